@@ -1,0 +1,191 @@
+//! Prometheus text exposition format (version 0.0.4): metric families, escaping, number
+//! formatting, and the standard `process_*` metrics that every exporter serves.
+
+pub mod process;
+
+use std::fmt::Write as _;
+
+/// The `Content-Type` of the classic text format.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The kind of a metric family, as written on its `# TYPE` line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricType {
+    /// A value that only goes up (or resets to zero when its source restarts).
+    Counter,
+    /// A value that can go up and down.
+    Gauge,
+}
+
+impl MetricType {
+    fn as_str(self) -> &'static str {
+        match self {
+            MetricType::Counter => "counter",
+            MetricType::Gauge => "gauge",
+        }
+    }
+}
+
+/// One sample: its label pairs (in the order given) and its value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    /// Label names and values. Names must be valid Prometheus label names.
+    pub labels: Vec<(&'static str, String)>,
+    /// The sample value.
+    pub value: f64,
+}
+
+/// A metric family: one name, one help text, one type, any number of samples.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Family {
+    /// The metric name.
+    pub name: &'static str,
+    /// The help text (escaped when written).
+    pub help: &'static str,
+    /// Counter or gauge.
+    pub kind: MetricType,
+    /// The samples, written in this order.
+    pub samples: Vec<Sample>,
+}
+
+impl Family {
+    /// An empty family.
+    pub fn new(name: &'static str, help: &'static str, kind: MetricType) -> Self {
+        Family {
+            name,
+            help,
+            kind,
+            samples: Vec::new(),
+        }
+    }
+
+    /// Adds a sample.
+    pub fn push(&mut self, labels: Vec<(&'static str, String)>, value: f64) {
+        self.samples.push(Sample { labels, value });
+    }
+}
+
+/// Writes every family that has at least one sample, in the order given.
+///
+/// Families without samples are left out entirely, so a metric that does not apply (a task
+/// without a CPU limit, say) produces no `# HELP` line either.
+pub fn encode(families: &[Family], out: &mut String) {
+    for family in families.iter().filter(|f| !f.samples.is_empty()) {
+        out.push_str("# HELP ");
+        out.push_str(family.name);
+        out.push(' ');
+        escape_help(family.help, out);
+        out.push_str("\n# TYPE ");
+        out.push_str(family.name);
+        out.push(' ');
+        out.push_str(family.kind.as_str());
+        out.push('\n');
+        for sample in &family.samples {
+            out.push_str(family.name);
+            if !sample.labels.is_empty() {
+                out.push('{');
+                for (i, (name, value)) in sample.labels.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(name);
+                    out.push_str("=\"");
+                    escape_label_value(value, out);
+                    out.push('"');
+                }
+                out.push('}');
+            }
+            out.push(' ');
+            write_value(sample.value, out);
+            out.push('\n');
+        }
+    }
+}
+
+fn escape_help(text: &str, out: &mut String) {
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+fn escape_label_value(text: &str, out: &mut String) {
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '"' => out.push_str("\\\""),
+            c => out.push(c),
+        }
+    }
+}
+
+/// Writes a sample value the way Prometheus parses it: `+Inf`, `-Inf`, `NaN`, or the
+/// shortest decimal that reads back as the same `f64`.
+pub fn write_value(value: f64, out: &mut String) {
+    if value.is_nan() {
+        out.push_str("NaN");
+    } else if value.is_infinite() {
+        out.push_str(if value > 0.0 { "+Inf" } else { "-Inf" });
+    } else {
+        // Display for f64 is the shortest representation that round-trips, never in
+        // exponent form; writing into a String cannot fail.
+        let _ = write!(out, "{value}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render(families: &[Family]) -> String {
+        let mut out = String::new();
+        encode(families, &mut out);
+        out
+    }
+
+    #[test]
+    fn writes_help_type_and_samples_and_skips_empty_families() {
+        let mut a = Family::new("a_total", "Counts \\ things\nwell.", MetricType::Counter);
+        a.push(vec![("x", "1".into()), ("y", "q\"\\\n".into())], 3.0);
+        a.push(vec![], 0.5);
+        let empty = Family::new("b", "never shown", MetricType::Gauge);
+        assert_eq!(
+            render(&[a, empty]),
+            "# HELP a_total Counts \\\\ things\\nwell.\n# TYPE a_total counter\n\
+             a_total{x=\"1\",y=\"q\\\"\\\\\\n\"} 3\na_total 0.5\n"
+        );
+    }
+
+    #[test]
+    fn formats_special_and_large_values() {
+        let cases = [
+            (f64::NAN, "NaN"),
+            (f64::INFINITY, "+Inf"),
+            (f64::NEG_INFINITY, "-Inf"),
+            (1.0, "1"),
+            (-2.5, "-2.5"),
+            (0.33292849999999996, "0.33292849999999996"),
+            (u64::MAX as f64, "18446744073709552000"),
+            (1e-7, "0.0000001"),
+        ];
+        for (value, expected) in cases {
+            let mut out = String::new();
+            write_value(value, &mut out);
+            assert_eq!(out, expected);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn every_finite_value_reads_back_exactly(value in proptest::num::f64::NORMAL | proptest::num::f64::SUBNORMAL | proptest::num::f64::ZERO) {
+            let mut out = String::new();
+            write_value(value, &mut out);
+            let parsed: f64 = out.parse().map_err(|e| proptest::test_runner::TestCaseError::fail(format!("{out}: {e}")))?;
+            proptest::prop_assert_eq!(parsed.to_bits(), value.to_bits());
+        }
+    }
+}
