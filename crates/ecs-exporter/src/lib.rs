@@ -1,1 +1,12 @@
-//! placeholder
+//! `ecs-prom exporter`: serves Prometheus metrics for ECS tasks, read from the Task
+//! Metadata Endpoint v4 on every scrape.
+//!
+//! [`metrics`] turns the endpoint's documents into metric families, [`upstream`] reads the
+//! endpoint for scrapes, and [`server`] serves `/metrics` and the health endpoints.
+
+pub mod metrics;
+pub mod server;
+pub mod upstream;
+
+pub use metrics::Scope;
+pub use server::{Config, router, run};

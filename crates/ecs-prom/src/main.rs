@@ -1,1 +1,93 @@
-fn main(){}
+//! The `ecs-prom` command: parses flags, sets up logging and runs the chosen component.
+
+mod cli;
+mod env_vars;
+
+use anyhow::Context;
+use clap::Parser;
+use cli::{Cli, Command, LogFormat, LogLevel};
+use std::process::ExitCode;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_level, cli.log_format);
+    let result = match cli.command {
+        Command::Exporter(flags) => run_exporter(flags),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "ecs-prom stopped");
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(level: LogLevel, format: LogFormat) {
+    let level = match level {
+        LogLevel::Debug => tracing::Level::DEBUG,
+        LogLevel::Info => tracing::Level::INFO,
+        LogLevel::Warn => tracing::Level::WARN,
+        LogLevel::Error => tracing::Level::ERROR,
+    };
+    let filter = tracing_subscriber::filter::LevelFilter::from_level(level);
+    match format {
+        LogFormat::Logfmt => tracing_subscriber::registry()
+            .with(filter)
+            .with(tracing_logfmt::builder().layer().with_writer(std::io::stderr))
+            .init(),
+        LogFormat::Json => tracing_subscriber::registry()
+            .with(filter)
+            .with(tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr))
+            .init(),
+    }
+}
+
+fn run_exporter(flags: cli::ExporterFlags) -> anyhow::Result<()> {
+    let (config, address) = flags.finish(|key| std::env::var(key).ok())?;
+    // A sidecar that answers a scrape every few seconds needs no worker pool: one thread
+    // keeps its memory and CPU footprint small.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(&address)
+            .await
+            .with_context(|| format!("listening on {address}"))?;
+        tracing::info!(
+            address = %listener.local_addr().map(|a| a.to_string()).unwrap_or(address),
+            metadata_uri = %config.metadata_url,
+            scope = ?config.scope,
+            "ecs-prom exporter listening"
+        );
+        ecs_exporter::run(config, listener, shutdown_signal()).await.context("serving metrics")
+    })?;
+    tracing::info!("ecs-prom exporter stopped");
+    Ok(())
+}
+
+/// Completes on SIGTERM (how ECS stops a container) or Ctrl-C.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,228 @@
+//! Command-line flags as typed by the user, and their conversion into finished
+//! configurations that the components trust.
+
+use crate::env_vars;
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::time::Duration;
+
+/// Prometheus metrics for Amazon ECS.
+#[derive(Debug, Parser)]
+#[command(name = "ecs-prom", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Only log messages with the given severity or above.
+    #[arg(long = "log.level", env = env_vars::LOG_LEVEL, default_value = "info", global = true, value_enum)]
+    pub log_level: LogLevel,
+    /// Output format of log messages.
+    #[arg(long = "log.format", env = env_vars::LOG_FORMAT, default_value = "logfmt", global = true, value_enum)]
+    pub log_format: LogFormat,
+    /// The component to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The components.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve Prometheus metrics for an ECS task from the Task Metadata Endpoint v4
+    /// (a drop-in replacement for ecs_exporter).
+    Exporter(ExporterFlags),
+}
+
+/// Log severities.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogLevel {
+    /// Everything, including per-request detail.
+    Debug,
+    /// Normal operation.
+    Info,
+    /// Problems that do not stop the program.
+    Warn,
+    /// Failures only.
+    Error,
+}
+
+/// Log formats.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    /// `key=value` pairs, one event per line.
+    Logfmt,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Which tasks the exporter reports on.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ScopeFlag {
+    /// The task the exporter runs in (/task, /task/stats).
+    Task,
+    /// Every task on the ECS Managed Instances host (/tasks, /tasks/stats); adds task_arn labels.
+    Instance,
+}
+
+/// `ecs-prom exporter` flags.
+#[derive(Debug, Args)]
+pub struct ExporterFlags {
+    /// Address to listen on for scrapes (`:PORT` listens on every IPv4 interface).
+    #[arg(long = "web.listen-address", env = env_vars::EXPORTER_LISTEN_ADDRESS, default_value = ":9779")]
+    pub listen_address: String,
+    /// Path under which to expose metrics.
+    #[arg(long = "web.telemetry-path", env = env_vars::EXPORTER_TELEMETRY_PATH, default_value = "/metrics")]
+    pub telemetry_path: String,
+    /// Leave out the process_* metrics about the exporter itself.
+    #[arg(long = "web.disable-exporter-metrics", env = env_vars::EXPORTER_DISABLE_EXPORTER_METRICS)]
+    pub disable_exporter_metrics: bool,
+    /// Base URL of the Task Metadata Endpoint [default: $ECS_CONTAINER_METADATA_URI_V4, else $ECS_CONTAINER_METADATA_URI].
+    #[arg(long = "ecs.metadata-uri", env = env_vars::EXPORTER_METADATA_URI)]
+    pub metadata_uri: Option<String>,
+    /// Which tasks to report on.
+    #[arg(long = "ecs.scope", env = env_vars::EXPORTER_SCOPE, default_value = "task", value_enum)]
+    pub scope: ScopeFlag,
+    /// Deadline of each request to the metadata endpoint (below Prometheus' 10s scrape timeout).
+    #[arg(long = "ecs.timeout", env = env_vars::EXPORTER_TIMEOUT, default_value = "5s", value_parser = parse_duration)]
+    pub timeout: Duration,
+}
+
+impl ExporterFlags {
+    /// The finished exporter configuration and the address to listen on. `env` reads an
+    /// environment variable (the real environment, or a map in tests).
+    pub fn finish(
+        self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<(ecs_exporter::Config, String)> {
+        let metadata_url = self
+            .metadata_uri
+            .or_else(|| env(env_vars::ECS_METADATA_URI_V4))
+            .or_else(|| env(env_vars::ECS_METADATA_URI_V3))
+            .filter(|url| !url.trim().is_empty())
+            .with_context(|| {
+                format!(
+                    "no task metadata endpoint: {} is not set (ecs-prom exporter must run inside an ECS task), \
+                     and neither --ecs.metadata-uri nor {} was given",
+                    env_vars::ECS_METADATA_URI_V4,
+                    env_vars::EXPORTER_METADATA_URI
+                )
+            })?;
+        if !self.telemetry_path.starts_with('/') || self.telemetry_path.len() < 2 {
+            bail!("--web.telemetry-path must start with '/' and name a path, got {:?}", self.telemetry_path);
+        }
+        if ["/", "/-/healthy", "/-/ready", "/health"].contains(&self.telemetry_path.as_str()) {
+            bail!("--web.telemetry-path {:?} is taken by another endpoint", self.telemetry_path);
+        }
+        if self.timeout.is_zero() {
+            bail!("--ecs.timeout must be longer than zero");
+        }
+        let config = ecs_exporter::Config {
+            metadata_url,
+            scope: match self.scope {
+                ScopeFlag::Task => ecs_exporter::Scope::Task,
+                ScopeFlag::Instance => ecs_exporter::Scope::Instance,
+            },
+            timeout: self.timeout,
+            telemetry_path: self.telemetry_path,
+            process_metrics: !self.disable_exporter_metrics,
+        };
+        Ok((config, listen_address(&self.listen_address)))
+    }
+}
+
+/// `:9779` means every IPv4 interface, as in Go programs; anything else is used as given.
+fn listen_address(flag: &str) -> String {
+    match flag.strip_prefix(':') {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => flag.to_owned(),
+    }
+}
+
+/// Parses a Prometheus-style duration: one or more `<integer><unit>` parts with units
+/// `ms`, `s`, `m`, `h` (`500ms`, `5s`, `1m30s`).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let invalid = || format!("invalid duration {text:?}: use a number and a unit, like 500ms, 5s or 1m30s");
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return Err(invalid());
+    }
+    let mut total = Duration::ZERO;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(invalid)?;
+        let value: u64 = rest[..digits].parse().map_err(|_| invalid())?;
+        rest = &rest[digits..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let part = match &rest[..unit_len] {
+            "ms" => Duration::from_millis(value),
+            "s" => Duration::from_secs(value),
+            "m" => Duration::from_secs(value.saturating_mul(60)),
+            "h" => Duration::from_secs(value.saturating_mul(3600)),
+            _ => return Err(invalid()),
+        };
+        total = total.saturating_add(part);
+        rest = &rest[unit_len..];
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+    use std::collections::HashMap;
+
+    fn exporter_flags(args: &[&str]) -> ExporterFlags {
+        let mut argv = vec!["ecs-prom", "exporter"];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv).expect("valid flags").command {
+            Command::Exporter(flags) => flags,
+        }
+    }
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |key| map.get(key).cloned()
+    }
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn metadata_uri_comes_from_the_flag_then_v4_then_v3() {
+        let v3 = env_of(&[(env_vars::ECS_METADATA_URI_V3, "http://v3")]);
+        let both = env_of(&[(env_vars::ECS_METADATA_URI_V4, "http://v4"), (env_vars::ECS_METADATA_URI_V3, "http://v3")]);
+        assert_eq!(exporter_flags(&[]).finish(&v3).expect("v3").0.metadata_url, "http://v3");
+        assert_eq!(exporter_flags(&[]).finish(&both).expect("v4").0.metadata_url, "http://v4");
+        let flag = exporter_flags(&["--ecs.metadata-uri", "http://flag"]).finish(&both).expect("flag");
+        assert_eq!(flag.0.metadata_url, "http://flag");
+        let error = exporter_flags(&[]).finish(env_of(&[])).expect_err("nothing set");
+        assert!(format!("{error:#}").contains("ECS_CONTAINER_METADATA_URI_V4"), "{error:#}");
+    }
+
+    #[test]
+    fn defaults_match_ecs_exporter() {
+        let (config, address) = exporter_flags(&[]).finish(env_of(&[(env_vars::ECS_METADATA_URI_V4, "http://x")])).expect("ok");
+        assert_eq!(address, "0.0.0.0:9779");
+        assert_eq!(config.telemetry_path, "/metrics");
+        assert_eq!(config.timeout, Duration::from_secs(5));
+        assert!(config.process_metrics);
+        assert_eq!(config.scope, ecs_exporter::Scope::Task);
+    }
+
+    #[test]
+    fn rejects_telemetry_paths_that_clash() {
+        for path in ["metrics", "/", "/-/ready"] {
+            let flags = exporter_flags(&["--web.telemetry-path", path]);
+            assert!(flags.finish(env_of(&[(env_vars::ECS_METADATA_URI_V4, "http://x")])).is_err(), "{path}");
+        }
+    }
+
+    #[test]
+    fn parses_prometheus_durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        for bad in ["", "5", "s", "5x", "-1s", "1.5s", "5 s"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+}
