@@ -56,8 +56,9 @@ pub fn parse_rfc3339(text: &str) -> Option<f64> {
     if seconds < 86_400 {
         return None;
     }
-    // Through integer nanoseconds, as Go's UnixNano does, so values agree with Go exporters.
-    Some((i128::from(seconds) * 1_000_000_000 + i128::from(nanos)) as f64 / 1e9)
+    // Whole seconds plus the fraction: nearer the true instant than converting integer
+    // nanoseconds (which exceed f64 precision), and what ecs_exporter computes.
+    Some(seconds as f64 + nanos as f64 / 1e9)
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
