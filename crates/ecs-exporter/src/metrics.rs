@@ -44,41 +44,181 @@ use MetricType::{Counter, Gauge};
 
 /// Every ECS metric family, sorted by name (the order they are written in).
 pub const ECS_METRICS: &[MetricDef] = &[
-    def("ecs_container_block_io_read_bytes_total", Counter, "Bytes the container read from block devices, summed over devices."),
-    def("ecs_container_block_io_write_bytes_total", Counter, "Bytes the container wrote to block devices, summed over devices."),
-    def("ecs_container_cpu_limit_vcpus", Gauge, "CPU limit of the container in vCPUs (its CPU units / 1024), when the task definition sets one."),
-    def("ecs_container_cpu_system_seconds_total", Counter, "CPU time the container spent in kernel mode, in seconds."),
-    def("ecs_container_cpu_usage_seconds_total", Counter, "CPU time the container used, in seconds."),
-    def("ecs_container_cpu_user_seconds_total", Counter, "CPU time the container spent in user mode, in seconds."),
-    def("ecs_container_exit_code", Gauge, "Exit code of the container, once it has exited."),
-    def("ecs_container_health_status", Gauge, "Health check status of the container: 1 for the current status, 0 for the others."),
-    def("ecs_container_info", Gauge, "Identity and status of a container of the task; always 1."),
-    def("ecs_container_memory_limit_bytes", Gauge, "Memory limit of the container in bytes: its own limit from the task definition, otherwise the task's limit."),
-    def("ecs_container_memory_max_usage_bytes", Gauge, "Highest memory usage of the container in bytes, where the runtime reports it (cgroup v1, Windows)."),
-    def("ecs_container_memory_page_cache_size_bytes", Gauge, "Page cache charged to the container in bytes (cgroup v1 cache, cgroup v2 file); part of memory usage."),
-    def("ecs_container_memory_usage_bytes", Gauge, "Memory usage of the container in bytes as the cgroup reports it, page cache included."),
-    def("ecs_container_memory_utilized_bytes", Gauge, "Memory of the container in bytes as CloudWatch Container Insights reports it."),
-    def("ecs_container_memory_working_set_bytes", Gauge, "Working set of the container in bytes: usage less inactive file pages, as cAdvisor and docker stats compute it."),
-    def("ecs_container_pids", Gauge, "Number of processes and threads in the container."),
-    def("ecs_container_restarts_total", Counter, "Times the ECS agent restarted the container under its restart policy."),
-    def("ecs_container_start_time_seconds", Gauge, "When the container last started, in seconds since the Unix epoch."),
-    def("ecs_network_receive_bytes_total", Counter, "Bytes received on the network interface."),
-    def("ecs_network_receive_errors_total", Counter, "Receive errors on the network interface."),
-    def("ecs_network_receive_packets_dropped_total", Counter, "Received packets dropped on the network interface."),
-    def("ecs_network_receive_packets_total", Counter, "Packets received on the network interface."),
-    def("ecs_network_transmit_bytes_total", Counter, "Bytes transmitted on the network interface."),
-    def("ecs_network_transmit_errors_total", Counter, "Transmit errors on the network interface."),
-    def("ecs_network_transmit_packets_dropped_total", Counter, "Transmitted packets dropped on the network interface."),
-    def("ecs_network_transmit_packets_total", Counter, "Packets transmitted on the network interface."),
-    def("ecs_task_clock_error_bound_seconds", Gauge, "Fargate's bound on the error of the task's clock against the reference time, in seconds."),
-    def("ecs_task_clock_synchronized", Gauge, "1 when Fargate reports the task's clock as synchronized with the reference time, else 0."),
-    def("ecs_task_cpu_limit_vcpus", Gauge, "Task-level CPU limit in vCPUs, when the task definition sets one."),
-    def("ecs_task_ephemeral_storage_allocated_bytes", Gauge, "Fargate ephemeral storage reserved for the task, in bytes."),
-    def("ecs_task_ephemeral_storage_used_bytes", Gauge, "Fargate ephemeral storage the task uses, in bytes."),
-    def("ecs_task_image_pull_start_timestamp_seconds", Gauge, "When the task began pulling its first container image, in seconds since the Unix epoch."),
-    def("ecs_task_image_pull_stop_timestamp_seconds", Gauge, "When the task finished pulling its last container image, in seconds since the Unix epoch."),
-    def("ecs_task_memory_limit_bytes", Gauge, "Task-level memory limit in bytes, when the task definition sets one."),
-    def("ecs_task_metadata_info", Gauge, "Identity and status of the ECS task; always 1."),
+    def(
+        "ecs_container_block_io_read_bytes_total",
+        Counter,
+        "Bytes the container read from block devices, summed over devices.",
+    ),
+    def(
+        "ecs_container_block_io_write_bytes_total",
+        Counter,
+        "Bytes the container wrote to block devices, summed over devices.",
+    ),
+    def(
+        "ecs_container_cpu_limit_vcpus",
+        Gauge,
+        "CPU limit of the container in vCPUs (its CPU units / 1024), when the task definition sets one.",
+    ),
+    def(
+        "ecs_container_cpu_system_seconds_total",
+        Counter,
+        "CPU time the container spent in kernel mode, in seconds.",
+    ),
+    def(
+        "ecs_container_cpu_usage_seconds_total",
+        Counter,
+        "CPU time the container used, in seconds.",
+    ),
+    def(
+        "ecs_container_cpu_user_seconds_total",
+        Counter,
+        "CPU time the container spent in user mode, in seconds.",
+    ),
+    def(
+        "ecs_container_exit_code",
+        Gauge,
+        "Exit code of the container, once it has exited.",
+    ),
+    def(
+        "ecs_container_health_status",
+        Gauge,
+        "Health check status of the container: 1 for the current status, 0 for the others.",
+    ),
+    def(
+        "ecs_container_info",
+        Gauge,
+        "Identity and status of a container of the task; always 1.",
+    ),
+    def(
+        "ecs_container_memory_limit_bytes",
+        Gauge,
+        "Memory limit of the container in bytes: its own limit from the task definition, otherwise the task's limit.",
+    ),
+    def(
+        "ecs_container_memory_max_usage_bytes",
+        Gauge,
+        "Highest memory usage of the container in bytes, where the runtime reports it (cgroup v1, Windows).",
+    ),
+    def(
+        "ecs_container_memory_page_cache_size_bytes",
+        Gauge,
+        "Page cache charged to the container in bytes (cgroup v1 cache, cgroup v2 file); part of memory usage.",
+    ),
+    def(
+        "ecs_container_memory_usage_bytes",
+        Gauge,
+        "Memory usage of the container in bytes as the cgroup reports it, page cache included.",
+    ),
+    def(
+        "ecs_container_memory_utilized_bytes",
+        Gauge,
+        "Memory of the container in bytes as CloudWatch Container Insights reports it.",
+    ),
+    def(
+        "ecs_container_memory_working_set_bytes",
+        Gauge,
+        "Working set of the container in bytes: usage less inactive file pages, as cAdvisor and docker stats compute it.",
+    ),
+    def(
+        "ecs_container_pids",
+        Gauge,
+        "Number of processes and threads in the container.",
+    ),
+    def(
+        "ecs_container_restarts_total",
+        Counter,
+        "Times the ECS agent restarted the container under its restart policy.",
+    ),
+    def(
+        "ecs_container_start_time_seconds",
+        Gauge,
+        "When the container last started, in seconds since the Unix epoch.",
+    ),
+    def(
+        "ecs_network_receive_bytes_total",
+        Counter,
+        "Bytes received on the network interface.",
+    ),
+    def(
+        "ecs_network_receive_errors_total",
+        Counter,
+        "Receive errors on the network interface.",
+    ),
+    def(
+        "ecs_network_receive_packets_dropped_total",
+        Counter,
+        "Received packets dropped on the network interface.",
+    ),
+    def(
+        "ecs_network_receive_packets_total",
+        Counter,
+        "Packets received on the network interface.",
+    ),
+    def(
+        "ecs_network_transmit_bytes_total",
+        Counter,
+        "Bytes transmitted on the network interface.",
+    ),
+    def(
+        "ecs_network_transmit_errors_total",
+        Counter,
+        "Transmit errors on the network interface.",
+    ),
+    def(
+        "ecs_network_transmit_packets_dropped_total",
+        Counter,
+        "Transmitted packets dropped on the network interface.",
+    ),
+    def(
+        "ecs_network_transmit_packets_total",
+        Counter,
+        "Packets transmitted on the network interface.",
+    ),
+    def(
+        "ecs_task_clock_error_bound_seconds",
+        Gauge,
+        "Fargate's bound on the error of the task's clock against the reference time, in seconds.",
+    ),
+    def(
+        "ecs_task_clock_synchronized",
+        Gauge,
+        "1 when Fargate reports the task's clock as synchronized with the reference time, else 0.",
+    ),
+    def(
+        "ecs_task_cpu_limit_vcpus",
+        Gauge,
+        "Task-level CPU limit in vCPUs, when the task definition sets one.",
+    ),
+    def(
+        "ecs_task_ephemeral_storage_allocated_bytes",
+        Gauge,
+        "Fargate ephemeral storage reserved for the task, in bytes.",
+    ),
+    def(
+        "ecs_task_ephemeral_storage_used_bytes",
+        Gauge,
+        "Fargate ephemeral storage the task uses, in bytes.",
+    ),
+    def(
+        "ecs_task_image_pull_start_timestamp_seconds",
+        Gauge,
+        "When the task began pulling its first container image, in seconds since the Unix epoch.",
+    ),
+    def(
+        "ecs_task_image_pull_stop_timestamp_seconds",
+        Gauge,
+        "When the task finished pulling its last container image, in seconds since the Unix epoch.",
+    ),
+    def(
+        "ecs_task_memory_limit_bytes",
+        Gauge,
+        "Task-level memory limit in bytes, when the task definition sets one.",
+    ),
+    def(
+        "ecs_task_metadata_info",
+        Gauge,
+        "Identity and status of the ECS task; always 1.",
+    ),
 ];
 
 /// What one scrape has read from the endpoint.
@@ -103,7 +243,11 @@ pub fn ecs_families(inputs: &Inputs<'_>) -> Vec<Family> {
             Scope::Task => Vec::new(),
             Scope::Instance => vec![("task_arn", task.task_arn.clone())],
         };
-        let containers: Vec<&Container> = task.containers.iter().filter(|c| !c.is_internal()).collect();
+        let containers: Vec<&Container> = task
+            .containers
+            .iter()
+            .filter(|c| !c.is_internal())
+            .collect();
         if inputs.tasks_current {
             task_series(&mut out, task, &task_labels);
             for container in &containers {
@@ -133,7 +277,10 @@ struct Families {
 impl Families {
     fn new() -> Self {
         Families {
-            families: ECS_METRICS.iter().map(|d| Family::new(d.name, d.help, d.kind)).collect(),
+            families: ECS_METRICS
+                .iter()
+                .map(|d| Family::new(d.name, d.help, d.kind))
+                .collect(),
         }
     }
 
@@ -144,16 +291,28 @@ impl Families {
         }
     }
 
-    fn add_some(&mut self, name: &'static str, labels: &[(&'static str, String)], value: Option<f64>) {
+    fn add_some(
+        &mut self,
+        name: &'static str,
+        labels: &[(&'static str, String)],
+        value: Option<f64>,
+    ) {
         if let Some(value) = value {
             self.add(name, labels.to_vec(), value);
         }
     }
 }
 
-fn with(base: &[(&'static str, String)], extra: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
+fn with(
+    base: &[(&'static str, String)],
+    extra: &[(&'static str, &str)],
+) -> Vec<(&'static str, String)> {
     let mut labels = base.to_vec();
-    labels.extend(extra.iter().map(|(name, value)| (*name, (*value).to_owned())));
+    labels.extend(
+        extra
+            .iter()
+            .map(|(name, value)| (*name, (*value).to_owned())),
+    );
     labels
 }
 
@@ -174,19 +333,56 @@ fn task_series(out: &mut Families, task: &Task, labels: &[(&'static str, String)
         ("service", task.service_name.clone()),
     ];
     out.add("ecs_task_metadata_info", info, 1.0);
-    out.add_some("ecs_task_cpu_limit_vcpus", labels, positive(task.cpu_limit_vcpus));
-    out.add_some("ecs_task_memory_limit_bytes", labels, positive(task.memory_limit_mib).map(|m| m * MIB));
-    out.add_some("ecs_task_ephemeral_storage_used_bytes", labels, task.ephemeral_storage_utilized_mib.map(|m| m * MIB));
-    out.add_some("ecs_task_ephemeral_storage_allocated_bytes", labels, task.ephemeral_storage_reserved_mib.map(|m| m * MIB));
-    out.add_some("ecs_task_image_pull_start_timestamp_seconds", labels, task.pull_started_at);
-    out.add_some("ecs_task_image_pull_stop_timestamp_seconds", labels, task.pull_stopped_at);
+    out.add_some(
+        "ecs_task_cpu_limit_vcpus",
+        labels,
+        positive(task.cpu_limit_vcpus),
+    );
+    out.add_some(
+        "ecs_task_memory_limit_bytes",
+        labels,
+        positive(task.memory_limit_mib).map(|m| m * MIB),
+    );
+    out.add_some(
+        "ecs_task_ephemeral_storage_used_bytes",
+        labels,
+        task.ephemeral_storage_utilized_mib.map(|m| m * MIB),
+    );
+    out.add_some(
+        "ecs_task_ephemeral_storage_allocated_bytes",
+        labels,
+        task.ephemeral_storage_reserved_mib.map(|m| m * MIB),
+    );
+    out.add_some(
+        "ecs_task_image_pull_start_timestamp_seconds",
+        labels,
+        task.pull_started_at,
+    );
+    out.add_some(
+        "ecs_task_image_pull_stop_timestamp_seconds",
+        labels,
+        task.pull_stopped_at,
+    );
     if let Some(clock) = &task.clock {
-        out.add_some("ecs_task_clock_synchronized", labels, clock.synchronized.map(f64::from));
-        out.add_some("ecs_task_clock_error_bound_seconds", labels, clock.error_bound_ms.map(|ms| ms / 1000.0));
+        out.add_some(
+            "ecs_task_clock_synchronized",
+            labels,
+            clock.synchronized.map(f64::from),
+        );
+        out.add_some(
+            "ecs_task_clock_error_bound_seconds",
+            labels,
+            clock.error_bound_ms.map(|ms| ms / 1000.0),
+        );
     }
 }
 
-fn container_metadata_series(out: &mut Families, task: &Task, c: &Container, task_labels: &[(&'static str, String)]) {
+fn container_metadata_series(
+    out: &mut Families,
+    task: &Task,
+    c: &Container,
+    task_labels: &[(&'static str, String)],
+) {
     let labels = with(task_labels, &[("container_name", &c.name)]);
     let info = with(
         &labels,
@@ -202,35 +398,90 @@ fn container_metadata_series(out: &mut Families, task: &Task, c: &Container, tas
     out.add_some(
         "ecs_container_cpu_limit_vcpus",
         &labels,
-        c.cpu_units.filter(|units| *units > UNSET_CPU_UNITS).map(|units| units / CPU_UNITS_PER_VCPU),
+        c.cpu_units
+            .filter(|units| *units > UNSET_CPU_UNITS)
+            .map(|units| units / CPU_UNITS_PER_VCPU),
     );
     let memory_limit_mib = positive(c.memory_limit_mib).or(positive(task.memory_limit_mib));
-    out.add_some("ecs_container_memory_limit_bytes", &labels, memory_limit_mib.map(|m| m * MIB));
+    out.add_some(
+        "ecs_container_memory_limit_bytes",
+        &labels,
+        memory_limit_mib.map(|m| m * MIB),
+    );
     out.add_some("ecs_container_exit_code", &labels, c.exit_code);
     out.add_some("ecs_container_start_time_seconds", &labels, c.started_at);
     out.add_some("ecs_container_restarts_total", &labels, c.restart_count);
     if let Some(status) = &c.health_status {
         for state in HEALTH_STATES {
-            out.add("ecs_container_health_status", with(&labels, &[("status", state)]), f64::from(state == status));
+            out.add(
+                "ecs_container_health_status",
+                with(&labels, &[("status", state)]),
+                f64::from(state == status),
+            );
         }
         if !HEALTH_STATES.contains(&status.as_str()) {
-            out.add("ecs_container_health_status", with(&labels, &[("status", status)]), 1.0);
+            out.add(
+                "ecs_container_health_status",
+                with(&labels, &[("status", status)]),
+                1.0,
+            );
         }
     }
 }
 
-fn container_stats_series(out: &mut Families, c: &Container, s: &ContainerStats, task_labels: &[(&'static str, String)]) {
+fn container_stats_series(
+    out: &mut Families,
+    c: &Container,
+    s: &ContainerStats,
+    task_labels: &[(&'static str, String)],
+) {
     let labels = with(task_labels, &[("container_name", &c.name)]);
-    out.add_some("ecs_container_cpu_usage_seconds_total", &labels, s.cpu.total_seconds);
-    out.add_some("ecs_container_cpu_user_seconds_total", &labels, s.cpu.user_seconds);
-    out.add_some("ecs_container_cpu_system_seconds_total", &labels, s.cpu.system_seconds);
+    out.add_some(
+        "ecs_container_cpu_usage_seconds_total",
+        &labels,
+        s.cpu.total_seconds,
+    );
+    out.add_some(
+        "ecs_container_cpu_user_seconds_total",
+        &labels,
+        s.cpu.user_seconds,
+    );
+    out.add_some(
+        "ecs_container_cpu_system_seconds_total",
+        &labels,
+        s.cpu.system_seconds,
+    );
     out.add_some("ecs_container_memory_usage_bytes", &labels, s.memory.usage);
-    out.add_some("ecs_container_memory_max_usage_bytes", &labels, s.memory.max_usage);
-    out.add_some("ecs_container_memory_page_cache_size_bytes", &labels, s.memory.page_cache());
-    out.add_some("ecs_container_memory_working_set_bytes", &labels, s.memory.working_set());
-    out.add_some("ecs_container_memory_utilized_bytes", &labels, s.memory.utilized());
-    out.add_some("ecs_container_block_io_read_bytes_total", &labels, s.block_io_read_bytes);
-    out.add_some("ecs_container_block_io_write_bytes_total", &labels, s.block_io_write_bytes);
+    out.add_some(
+        "ecs_container_memory_max_usage_bytes",
+        &labels,
+        s.memory.max_usage,
+    );
+    out.add_some(
+        "ecs_container_memory_page_cache_size_bytes",
+        &labels,
+        s.memory.page_cache(),
+    );
+    out.add_some(
+        "ecs_container_memory_working_set_bytes",
+        &labels,
+        s.memory.working_set(),
+    );
+    out.add_some(
+        "ecs_container_memory_utilized_bytes",
+        &labels,
+        s.memory.utilized(),
+    );
+    out.add_some(
+        "ecs_container_block_io_read_bytes_total",
+        &labels,
+        s.block_io_read_bytes,
+    );
+    out.add_some(
+        "ecs_container_block_io_write_bytes_total",
+        &labels,
+        s.block_io_write_bytes,
+    );
     out.add_some("ecs_container_pids", &labels, s.pids);
 }
 
@@ -263,12 +514,22 @@ fn network_series(
         }
         freshest.sort_by(|a, b| a.0.cmp(b.0));
         for (interface, _, counters) in freshest {
-            interface_series(out, with(task_labels, &[("interface", interface)]), counters);
+            interface_series(
+                out,
+                with(task_labels, &[("interface", interface)]),
+                counters,
+            );
         }
     } else {
         for (container, stats) in running {
             for (interface, counters) in &stats.networks {
-                let labels = with(task_labels, &[("container_name", &container.name), ("interface", interface)]);
+                let labels = with(
+                    task_labels,
+                    &[
+                        ("container_name", &container.name),
+                        ("interface", interface),
+                    ],
+                );
                 interface_series(out, labels, counters);
             }
         }
@@ -278,11 +539,19 @@ fn network_series(
 fn interface_series(out: &mut Families, labels: Vec<(&'static str, String)>, c: &NetworkCounters) {
     out.add_some("ecs_network_receive_bytes_total", &labels, c.rx_bytes);
     out.add_some("ecs_network_receive_packets_total", &labels, c.rx_packets);
-    out.add_some("ecs_network_receive_packets_dropped_total", &labels, c.rx_dropped);
+    out.add_some(
+        "ecs_network_receive_packets_dropped_total",
+        &labels,
+        c.rx_dropped,
+    );
     out.add_some("ecs_network_receive_errors_total", &labels, c.rx_errors);
     out.add_some("ecs_network_transmit_bytes_total", &labels, c.tx_bytes);
     out.add_some("ecs_network_transmit_packets_total", &labels, c.tx_packets);
-    out.add_some("ecs_network_transmit_packets_dropped_total", &labels, c.tx_dropped);
+    out.add_some(
+        "ecs_network_transmit_packets_dropped_total",
+        &labels,
+        c.tx_dropped,
+    );
     out.add_some("ecs_network_transmit_errors_total", &labels, c.tx_errors);
 }
 
@@ -292,13 +561,22 @@ mod tests {
 
     #[test]
     fn the_metric_table_is_sorted_and_unique() {
-        assert!(ECS_METRICS.windows(2).all(|pair| pair[0].name < pair[1].name));
+        assert!(
+            ECS_METRICS
+                .windows(2)
+                .all(|pair| pair[0].name < pair[1].name)
+        );
     }
 
     #[test]
     fn counters_end_in_total_and_nothing_else_does() {
         for metric in ECS_METRICS {
-            assert_eq!(metric.name.ends_with("_total"), metric.kind == Counter, "{}", metric.name);
+            assert_eq!(
+                metric.name.ends_with("_total"),
+                metric.kind == Counter,
+                "{}",
+                metric.name
+            );
         }
     }
 }

@@ -41,7 +41,10 @@ struct App {
 /// The exporter's routes, for driving without a socket in tests.
 pub fn router(config: Config) -> Result<Router, ecs_metadata::InvalidBaseUrl> {
     let client = MetadataClient::new(&config.metadata_url, config.timeout)?;
-    let app = Arc::new(App { upstream: Upstream::new(client, config.scope), config: config.clone() });
+    let app = Arc::new(App {
+        upstream: Upstream::new(client, config.scope),
+        config: config.clone(),
+    });
     Ok(Router::new()
         .route(&config.telemetry_path, get(metrics))
         .route("/-/healthy", get(healthy))
@@ -58,7 +61,9 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let router = router(config).map_err(std::io::Error::other)?;
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {
@@ -70,7 +75,10 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
     };
     let Some((tasks, tasks_current)) = tasks.filter(|_| !reading.all_failed()) else {
         let mut reasons = String::from("the ECS task metadata endpoint could not be read:\n");
-        for (collector, error) in [("metadata", reading.metadata.result.as_ref().err()), ("stats", reading.stats.result.as_ref().err())] {
+        for (collector, error) in [
+            ("metadata", reading.metadata.result.as_ref().err()),
+            ("stats", reading.stats.result.as_ref().err()),
+        ] {
             if let Some(error) = error {
                 reasons.push_str(&format!("{collector}: {error}\n"));
             }
@@ -78,7 +86,11 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
         if reading.metadata.result.is_err() && reading.stats.result.is_ok() {
             reasons.push_str("stats cannot be attributed to containers before the task metadata has been read once\n");
         }
-        return (StatusCode::SERVICE_UNAVAILABLE, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], reasons)
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            reasons,
+        )
             .into_response();
     };
 
@@ -98,7 +110,11 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
 }
 
 fn self_families<A, B>(metadata: &Collected<A>, stats: &Collected<B>) -> Vec<Family> {
-    let mut build = Family::new("ecs_exporter_build_info", "ecs-prom build that serves these metrics; always 1.", MetricType::Gauge);
+    let mut build = Family::new(
+        "ecs_exporter_build_info",
+        "ecs-prom build that serves these metrics; always 1.",
+        MetricType::Gauge,
+    );
     build.push(vec![("version", env!("CARGO_PKG_VERSION").to_owned())], 1.0);
     let mut success = Family::new(
         "ecs_exporter_collector_success",
@@ -130,8 +146,18 @@ async fn ready(State(app): State<Arc<App>>) -> Response {
     }
     let reading = app.upstream.read().await;
     if reading.all_failed() {
-        let reason = reading.metadata.result.as_ref().err().cloned().unwrap_or_default();
-        return (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {reason}\n")).into_response();
+        let reason = reading
+            .metadata
+            .result
+            .as_ref()
+            .err()
+            .cloned()
+            .unwrap_or_default();
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {reason}\n"),
+        )
+            .into_response();
     }
     (StatusCode::OK, "ecs-prom exporter is ready.\n").into_response()
 }
@@ -157,5 +183,8 @@ async fn landing_page(State(app): State<Arc<App>>) -> Html<String> {
 }
 
 fn html_escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }

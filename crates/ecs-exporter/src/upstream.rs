@@ -51,7 +51,12 @@ pub struct Upstream {
 impl Upstream {
     /// An upstream reading `scope`'s paths through `client`.
     pub fn new(client: MetadataClient, scope: Scope) -> Self {
-        Upstream { client, scope, latest: Mutex::new(None), last_success: SyncMutex::new(None) }
+        Upstream {
+            client,
+            scope,
+            latest: Mutex::new(None),
+            last_success: SyncMutex::new(None),
+        }
     }
 
     /// The base URL of the endpoint.
@@ -97,7 +102,12 @@ impl Upstream {
             self.collect(stats_path, parse_stats),
         );
         let last_good_tasks = metadata.result.as_ref().ok().cloned().or(previous_tasks);
-        Reading { finished: Instant::now(), metadata, stats, last_good_tasks }
+        Reading {
+            finished: Instant::now(),
+            metadata,
+            stats,
+            last_good_tasks,
+        }
     }
 
     async fn collect<T, E: StdError>(
@@ -108,14 +118,20 @@ impl Upstream {
         let started = Instant::now();
         let result = match self.client.fetch(path).await {
             Ok(document) => parse(&document).map_err(|e| {
-                format!("{}{path} answered with an unexpected document: {e}", self.client.base_url())
+                format!(
+                    "{}{path} answered with an unexpected document: {e}",
+                    self.client.base_url()
+                )
             }),
             Err(e) => Err(error_chain(&e)),
         };
         if let Err(reason) = &result {
             tracing::warn!(path, error = %reason, "metadata endpoint request failed");
         }
-        Collected { result, duration: started.elapsed() }
+        Collected {
+            result,
+            duration: started.elapsed(),
+        }
     }
 }
 

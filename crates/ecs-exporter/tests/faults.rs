@@ -2,6 +2,9 @@
 //! loopback that fails in the ways real endpoints do. Each test checks the HTTP status, the
 //! collector success gauges and how long the scrape took.
 
+// Test helpers fail the test on any unexpected error.
+#![allow(clippy::expect_used)]
+
 use ecs_exporter::{Config, Scope};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -13,8 +16,10 @@ const TIMEOUT: Duration = Duration::from_millis(400);
 /// A failed scrape must answer within the upstream timeout plus this much.
 const SLACK: Duration = Duration::from_millis(600);
 
-const TASK: &str = include_str!("../../../fixtures/ecs-metadata/ecs_exporter-fargate_task_metadata.json");
-const STATS: &str = include_str!("../../../fixtures/ecs-metadata/ecs_exporter-fargate_task_stats.json");
+const TASK: &str =
+    include_str!("../../../fixtures/ecs-metadata/ecs_exporter-fargate_task_metadata.json");
+const STATS: &str =
+    include_str!("../../../fixtures/ecs-metadata/ecs_exporter-fargate_task_stats.json");
 
 /// How the stub answers one path.
 #[derive(Clone)]
@@ -41,7 +46,12 @@ impl Stub {
     }
 
     fn requests(&self, path: &str) -> usize {
-        self.requests.lock().expect("lock").get(path).copied().unwrap_or(0)
+        self.requests
+            .lock()
+            .expect("lock")
+            .get(path)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Serves on a loopback port and returns the base URL.
@@ -67,9 +77,24 @@ impl Stub {
                 }
             }
             let head = String::from_utf8_lossy(&head).into_owned();
-            let path = head.split_whitespace().nth(1).unwrap_or("").trim_start_matches("/v4/stub").to_owned();
-            *self.requests.lock().expect("lock").entry(path.clone()).or_default() += 1;
-            let answer = self.answers.lock().expect("lock").get(path.as_str()).cloned();
+            let path = head
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("")
+                .trim_start_matches("/v4/stub")
+                .to_owned();
+            *self
+                .requests
+                .lock()
+                .expect("lock")
+                .entry(path.clone())
+                .or_default() += 1;
+            let answer = self
+                .answers
+                .lock()
+                .expect("lock")
+                .get(path.as_str())
+                .cloned();
             let keep_open = match answer {
                 Some(Answer::Json(body)) => respond(&mut socket, 200, body.as_bytes()).await,
                 Some(Answer::Slow(delay, body)) => {
@@ -97,7 +122,10 @@ impl Stub {
 }
 
 async fn respond(socket: &mut TcpStream, status: u16, body: &[u8]) -> bool {
-    let head = format!("HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n", body.len());
+    let head = format!(
+        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
     socket.write_all(head.as_bytes()).await.is_ok() && socket.write_all(body).await.is_ok()
 }
 
@@ -124,18 +152,26 @@ struct Scrape {
 
 impl Scrape {
     fn gauge(&self, series: &str) -> Option<f64> {
-        self.body.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        self.body
+            .lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
     }
 
     fn success(&self, collector: &str) -> Option<f64> {
-        self.gauge(&format!("ecs_exporter_collector_success{{collector=\"{collector}\"}}"))
+        self.gauge(&format!(
+            "ecs_exporter_collector_success{{collector=\"{collector}\"}}"
+        ))
     }
 }
 
 async fn get(url: &str) -> Scrape {
     let started = Instant::now();
     let (status, body) = http_get(url).await;
-    Scrape { status, body, took: started.elapsed() }
+    Scrape {
+        status,
+        body,
+        took: started.elapsed(),
+    }
 }
 
 /// A minimal HTTP/1.1 GET over a fresh connection, reading to the end of the response.
@@ -149,8 +185,15 @@ async fn http_get(url: &str) -> (u16, String) {
     let mut response = Vec::new();
     socket.read_to_end(&mut response).await.expect("read");
     let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("status line");
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
     (status, body)
 }
 
@@ -164,7 +207,11 @@ async fn healthy_stub() -> (Stub, String) {
 
 fn assert_unavailable(scrape: &Scrape, reason: &str) {
     assert_eq!(scrape.status, 503, "{}", scrape.body);
-    assert!(scrape.body.contains(reason), "503 body should mention {reason:?}:\n{}", scrape.body);
+    assert!(
+        scrape.body.contains(reason),
+        "503 body should mention {reason:?}:\n{}",
+        scrape.body
+    );
     assert!(scrape.took < TIMEOUT + SLACK, "took {:?}", scrape.took);
 }
 
@@ -175,7 +222,10 @@ async fn a_healthy_endpoint_gives_every_series_and_success_gauges_of_one() {
     assert_eq!(scrape.status, 200);
     assert_eq!(scrape.success("metadata"), Some(1.0));
     assert_eq!(scrape.success("stats"), Some(1.0));
-    assert_eq!(scrape.gauge("ecs_container_cpu_usage_seconds_total{container_name=\"prometheus\"}"), Some(0.932439492));
+    assert_eq!(
+        scrape.gauge("ecs_container_cpu_usage_seconds_total{container_name=\"prometheus\"}"),
+        Some(0.932439492)
+    );
     assert!(scrape.took < SLACK, "took {:?}", scrape.took);
 }
 
@@ -192,15 +242,25 @@ async fn an_endpoint_that_is_down_gives_503_quickly() {
 async fn http_500_malformed_truncated_and_oversized_bodies_give_503() {
     let cases: [(Answer, &str); 4] = [
         (Answer::Status(500), "HTTP 500: agent error"),
-        (Answer::Json("{\"Cluster\": \"c\", \"Containers\": [ oops"), "not valid JSON"),
-        (Answer::Raw("HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n{\"Cluster\": "), "reading the response body failed"),
+        (
+            Answer::Json("{\"Cluster\": \"c\", \"Containers\": [ oops"),
+            "not valid JSON",
+        ),
+        (
+            Answer::Raw("HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n{\"Cluster\": "),
+            "reading the response body failed",
+        ),
         (Answer::Huge(17 * 1024 * 1024), "larger than 16777216 bytes"),
     ];
     for (answer, reason) in cases {
         let stub = Stub::default();
         stub.set("/task", answer.clone());
         stub.set("/task/stats", answer);
-        let scrape = get(&format!("{}/metrics", start_exporter(stub.start().await).await)).await;
+        let scrape = get(&format!(
+            "{}/metrics",
+            start_exporter(stub.start().await).await
+        ))
+        .await;
         assert_unavailable(&scrape, reason);
     }
 }
@@ -210,9 +270,17 @@ async fn a_response_slower_than_the_timeout_gives_503_at_the_timeout() {
     let stub = Stub::default();
     stub.set("/task", Answer::Slow(Duration::from_secs(5), TASK));
     stub.set("/task/stats", Answer::Slow(Duration::from_secs(5), STATS));
-    let scrape = get(&format!("{}/metrics", start_exporter(stub.start().await).await)).await;
+    let scrape = get(&format!(
+        "{}/metrics",
+        start_exporter(stub.start().await).await
+    ))
+    .await;
     assert_unavailable(&scrape, "no complete answer within 400ms");
-    assert!(scrape.took >= TIMEOUT, "answered before the timeout: {:?}", scrape.took);
+    assert!(
+        scrape.took >= TIMEOUT,
+        "answered before the timeout: {:?}",
+        scrape.took
+    );
 }
 
 #[tokio::test]
@@ -220,12 +288,21 @@ async fn failing_stats_still_serve_the_metadata_series() {
     let stub = Stub::default();
     stub.set("/task", Answer::Json(TASK));
     stub.set("/task/stats", Answer::Slow(Duration::from_secs(5), STATS));
-    let scrape = get(&format!("{}/metrics", start_exporter(stub.start().await).await)).await;
+    let scrape = get(&format!(
+        "{}/metrics",
+        start_exporter(stub.start().await).await
+    ))
+    .await;
     assert_eq!(scrape.status, 200, "{}", scrape.body);
     assert_eq!(scrape.success("metadata"), Some(1.0));
     assert_eq!(scrape.success("stats"), Some(0.0));
     assert_eq!(scrape.gauge("ecs_task_cpu_limit_vcpus"), Some(0.25));
-    assert!(!scrape.body.contains("ecs_container_cpu_usage_seconds_total"), "no stats series without stats");
+    assert!(
+        !scrape
+            .body
+            .contains("ecs_container_cpu_usage_seconds_total"),
+        "no stats series without stats"
+    );
     assert!(scrape.took < TIMEOUT + SLACK, "took {:?}", scrape.took);
 }
 
@@ -240,9 +317,16 @@ async fn failing_metadata_keeps_stats_attributed_by_the_last_good_metadata() {
     assert_eq!(scrape.status, 200, "{}", scrape.body);
     assert_eq!(scrape.success("metadata"), Some(0.0));
     assert_eq!(scrape.success("stats"), Some(1.0));
-    assert_eq!(scrape.gauge("ecs_container_memory_usage_bytes{container_name=\"ecs-exporter\"}"), Some(84111360.0));
+    assert_eq!(
+        scrape.gauge("ecs_container_memory_usage_bytes{container_name=\"ecs-exporter\"}"),
+        Some(84111360.0)
+    );
     // Metadata series would be stale, so they are left out.
-    assert!(!scrape.body.contains("ecs_task_metadata_info"), "{}", scrape.body);
+    assert!(
+        !scrape.body.contains("ecs_task_metadata_info"),
+        "{}",
+        scrape.body
+    );
 }
 
 #[tokio::test]
@@ -250,7 +334,11 @@ async fn failing_metadata_before_any_success_gives_503_with_the_reason() {
     let stub = Stub::default();
     stub.set("/task", Answer::Status(500));
     stub.set("/task/stats", Answer::Json(STATS));
-    let scrape = get(&format!("{}/metrics", start_exporter(stub.start().await).await)).await;
+    let scrape = get(&format!(
+        "{}/metrics",
+        start_exporter(stub.start().await).await
+    ))
+    .await;
     assert_unavailable(&scrape, "cannot be attributed to containers");
 }
 
@@ -258,17 +346,28 @@ async fn failing_metadata_before_any_success_gives_503_with_the_reason() {
 async fn concurrent_scrapes_share_one_upstream_fetch() {
     let stub = Stub::default();
     stub.set("/task", Answer::Slow(Duration::from_millis(200), TASK));
-    stub.set("/task/stats", Answer::Slow(Duration::from_millis(200), STATS));
+    stub.set(
+        "/task/stats",
+        Answer::Slow(Duration::from_millis(200), STATS),
+    );
     let exporter = start_exporter(stub.clone().start().await).await;
     let url = format!("{exporter}/metrics");
-    let scrapes: Vec<_> = (0..5).map(|_| tokio::spawn({
-        let url = url.clone();
-        async move { get(&url).await }
-    })).collect();
+    let scrapes: Vec<_> = (0..5)
+        .map(|_| {
+            tokio::spawn({
+                let url = url.clone();
+                async move { get(&url).await }
+            })
+        })
+        .collect();
     for scrape in scrapes {
         assert_eq!(scrape.await.expect("scrape task").status, 200);
     }
-    assert_eq!(stub.requests("/task"), 1, "five concurrent scrapes must share one /task request");
+    assert_eq!(
+        stub.requests("/task"),
+        1,
+        "five concurrent scrapes must share one /task request"
+    );
     assert_eq!(stub.requests("/task/stats"), 1);
     // A later scrape reads the endpoint again.
     assert_eq!(get(&url).await.status, 200);
@@ -282,7 +381,11 @@ async fn health_readiness_and_landing_page() {
     assert_eq!(get(&format!("{exporter}/-/healthy")).await.status, 200);
     assert_eq!(get(&format!("{exporter}/health")).await.status, 200);
     let landing = get(&format!("{exporter}/")).await;
-    assert!(landing.status == 200 && landing.body.contains("href=\"/metrics\""), "{}", landing.body);
+    assert!(
+        landing.status == 200 && landing.body.contains("href=\"/metrics\""),
+        "{}",
+        landing.body
+    );
     assert_eq!(get(&format!("{exporter}/nothing-here")).await.status, 404);
 
     // Ready: the endpoint is asked when nobody has scraped yet.

@@ -1,6 +1,9 @@
 //! Property tests: no document the endpoint could send makes the exporter panic, whether
 //! entirely arbitrary JSON or a real capture with parts replaced by arbitrary values.
 
+// Test helpers fail the test on any unexpected error.
+#![allow(clippy::expect_used)]
+
 use ecs_exporter::Scope;
 use ecs_exporter::metrics::{Inputs, ecs_families};
 use proptest::prelude::*;
@@ -8,13 +11,52 @@ use serde_json::Value;
 
 /// Field names the parser looks for, so that arbitrary documents reach deep code paths.
 const KEYS: &[&str] = &[
-    "Cluster", "TaskARN", "Revision", "Limits", "CPU", "Memory", "Containers", "DockerId", "Name",
-    "Type", "KnownStatus", "ExitCode", "RestartCount", "Health", "status", "Networks", "NetworkMode",
-    "PullStartedAt", "StartedAt", "ClockDrift", "ClockErrorBound", "EphemeralStorageMetrics",
-    "memory_stats", "usage", "stats", "cache", "file", "inactive_file", "total_inactive_file",
-    "privateworkingset", "cpu_stats", "cpu_usage", "total_usage", "blkio_stats",
-    "io_service_bytes_recursive", "op", "value", "storage_stats", "networks", "eth0", "rx_bytes",
-    "pids_stats", "current", "read", "a", "b",
+    "Cluster",
+    "TaskARN",
+    "Revision",
+    "Limits",
+    "CPU",
+    "Memory",
+    "Containers",
+    "DockerId",
+    "Name",
+    "Type",
+    "KnownStatus",
+    "ExitCode",
+    "RestartCount",
+    "Health",
+    "status",
+    "Networks",
+    "NetworkMode",
+    "PullStartedAt",
+    "StartedAt",
+    "ClockDrift",
+    "ClockErrorBound",
+    "EphemeralStorageMetrics",
+    "memory_stats",
+    "usage",
+    "stats",
+    "cache",
+    "file",
+    "inactive_file",
+    "total_inactive_file",
+    "privateworkingset",
+    "cpu_stats",
+    "cpu_usage",
+    "total_usage",
+    "blkio_stats",
+    "io_service_bytes_recursive",
+    "op",
+    "value",
+    "storage_stats",
+    "networks",
+    "eth0",
+    "rx_bytes",
+    "pids_stats",
+    "current",
+    "read",
+    "a",
+    "b",
 ];
 
 fn json() -> impl Strategy<Value = Value> {
@@ -24,7 +66,9 @@ fn json() -> impl Strategy<Value = Value> {
         any::<i64>().prop_map(Value::from),
         any::<u64>().prop_map(Value::from),
         prop_oneof![Just(u64::MAX), Just(9_223_372_036_854_771_712u64)].prop_map(Value::from),
-        any::<f64>().prop_filter("JSON numbers are finite", |f| f.is_finite()).prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("JSON numbers are finite", |f| f.is_finite())
+            .prop_map(Value::from),
         prop_oneof![
             Just("STOPPED".to_owned()),
             Just("NORMAL".to_owned()),
@@ -39,10 +83,14 @@ fn json() -> impl Strategy<Value = Value> {
         .prop_map(Value::String),
     ];
     leaf.prop_recursive(5, 96, 8, |inner| {
-        let key = prop_oneof![proptest::sample::select(KEYS).prop_map(str::to_owned), "[a-z\"\\\\\n{}]{0,6}"];
+        let key = prop_oneof![
+            proptest::sample::select(KEYS).prop_map(str::to_owned),
+            "[a-z\"\\\\\n{}]{0,6}"
+        ];
         prop_oneof![
             proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-            proptest::collection::vec((key, inner), 0..8).prop_map(|pairs| Value::Object(pairs.into_iter().collect())),
+            proptest::collection::vec((key, inner), 0..8)
+                .prop_map(|pairs| Value::Object(pairs.into_iter().collect())),
         ]
     })
 }
@@ -53,7 +101,12 @@ fn scrape(task_document: &Value, stats_document: &Value) {
     let stats = ecs_metadata::parse_stats(stats_document).ok();
     for scope in [Scope::Task, Scope::Instance] {
         for tasks_current in [true, false] {
-            let families = ecs_families(&Inputs { tasks: &tasks, tasks_current, stats: stats.as_ref(), scope });
+            let families = ecs_families(&Inputs {
+                tasks: &tasks,
+                tasks_current,
+                stats: stats.as_ref(),
+                scope,
+            });
             let mut out = String::new();
             exposition::encode(&families, &mut out);
             for line in out.lines().filter(|l| !l.starts_with('#')) {
@@ -86,10 +139,24 @@ fn replace_somewhere(at: &mut Value, steps: &[usize], replacement: Value) {
 }
 
 const PAIRS: &[(&str, &str)] = &[
-    (include_str!("../../../fixtures/ecs-metadata/ecs_exporter-fargate_task_metadata.json"), include_str!("../../../fixtures/ecs-metadata/ecs_exporter-fargate_task_stats.json")),
-    (include_str!("../../../fixtures/ecs-metadata/ecs_exporter-ec2_task_metadata.json"), include_str!("../../../fixtures/ecs-metadata/ecs_exporter-ec2_task_stats.json")),
-    (include_str!("../../../fixtures/ecs-metadata/otel-instance_tasks_metadata.json"), include_str!("../../../fixtures/ecs-metadata/otel-instance_tasks_stats.json")),
-    (include_str!("../../../fixtures/ecs-metadata/ecs-prom-windows_task_metadata.json"), include_str!("../../../fixtures/ecs-metadata/integrations-core-ecs_fargate-stats_windows.json")),
+    (
+        include_str!("../../../fixtures/ecs-metadata/ecs_exporter-fargate_task_metadata.json"),
+        include_str!("../../../fixtures/ecs-metadata/ecs_exporter-fargate_task_stats.json"),
+    ),
+    (
+        include_str!("../../../fixtures/ecs-metadata/ecs_exporter-ec2_task_metadata.json"),
+        include_str!("../../../fixtures/ecs-metadata/ecs_exporter-ec2_task_stats.json"),
+    ),
+    (
+        include_str!("../../../fixtures/ecs-metadata/otel-instance_tasks_metadata.json"),
+        include_str!("../../../fixtures/ecs-metadata/otel-instance_tasks_stats.json"),
+    ),
+    (
+        include_str!("../../../fixtures/ecs-metadata/ecs-prom-windows_task_metadata.json"),
+        include_str!(
+            "../../../fixtures/ecs-metadata/integrations-core-ecs_fargate-stats_windows.json"
+        ),
+    ),
 ];
 
 proptest! {

@@ -3,6 +3,9 @@
 //! of every value (`independent_check.py`), which also compares with ecs_exporter v0.4's own
 //! golden output.
 
+// Test helpers fail the test on any unexpected error.
+#![allow(clippy::expect_used)]
+
 use ecs_exporter::Scope;
 use ecs_exporter::metrics::{Inputs, ecs_families};
 use std::path::{Path, PathBuf};
@@ -11,13 +14,48 @@ use std::process::{Command, Stdio};
 /// (snapshot name, metadata fixture, stats fixture, scope). `independent_check.py` keeps a
 /// table of its own.
 const CASES: &[(&str, &str, &str, Scope)] = &[
-    ("ecs_exporter-ec2", "ecs_exporter-ec2_task_metadata.json", "ecs_exporter-ec2_task_stats.json", Scope::Task),
-    ("ecs_exporter-fargate", "ecs_exporter-fargate_task_metadata.json", "ecs_exporter-fargate_task_stats.json", Scope::Task),
-    ("otel-ec2-bridge", "otel-task_metadata.json", "otel-task_stats.json", Scope::Task),
-    ("otel-fargate-exited", "otel-task_metadata2.json", "otel-task_stats2.json", Scope::Task),
-    ("aws-docs-ec2-awsvpc", "aws-docs-ec2-awsvpc-task_metadata.json", "aws-docs-ec2-awsvpc-task_stats.json", Scope::Task),
-    ("windows-fargate", "ecs-prom-windows_task_metadata.json", "integrations-core-ecs_fargate-stats_windows.json", Scope::Task),
-    ("managed-instances", "otel-instance_tasks_metadata.json", "otel-instance_tasks_stats.json", Scope::Instance),
+    (
+        "ecs_exporter-ec2",
+        "ecs_exporter-ec2_task_metadata.json",
+        "ecs_exporter-ec2_task_stats.json",
+        Scope::Task,
+    ),
+    (
+        "ecs_exporter-fargate",
+        "ecs_exporter-fargate_task_metadata.json",
+        "ecs_exporter-fargate_task_stats.json",
+        Scope::Task,
+    ),
+    (
+        "otel-ec2-bridge",
+        "otel-task_metadata.json",
+        "otel-task_stats.json",
+        Scope::Task,
+    ),
+    (
+        "otel-fargate-exited",
+        "otel-task_metadata2.json",
+        "otel-task_stats2.json",
+        Scope::Task,
+    ),
+    (
+        "aws-docs-ec2-awsvpc",
+        "aws-docs-ec2-awsvpc-task_metadata.json",
+        "aws-docs-ec2-awsvpc-task_stats.json",
+        Scope::Task,
+    ),
+    (
+        "windows-fargate",
+        "ecs-prom-windows_task_metadata.json",
+        "integrations-core-ecs_fargate-stats_windows.json",
+        Scope::Task,
+    ),
+    (
+        "managed-instances",
+        "otel-instance_tasks_metadata.json",
+        "otel-instance_tasks_stats.json",
+        Scope::Instance,
+    ),
 ];
 
 fn fixtures() -> PathBuf {
@@ -37,7 +75,12 @@ fn read_json(name: &str) -> serde_json::Value {
 fn render(metadata: &str, stats: &str, scope: Scope) -> String {
     let tasks = ecs_metadata::parse_tasks(&read_json(metadata)).expect("fixture tasks parse");
     let stats = ecs_metadata::parse_stats(&read_json(stats)).expect("fixture stats parse");
-    let families = ecs_families(&Inputs { tasks: &tasks, tasks_current: true, stats: Some(&stats), scope });
+    let families = ecs_families(&Inputs {
+        tasks: &tasks,
+        tasks_current: true,
+        stats: Some(&stats),
+        scope,
+    });
     let mut out = String::new();
     exposition::encode(&families, &mut out);
     out
@@ -56,10 +99,17 @@ fn metrics_match_the_reviewed_snapshots() {
         }
         let expected = std::fs::read_to_string(&path).unwrap_or_default();
         if rendered != expected {
-            mismatches.push(format!("{name}: rendered output differs from {}\n{rendered}", path.display()));
+            mismatches.push(format!(
+                "{name}: rendered output differs from {}\n{rendered}",
+                path.display()
+            ));
         }
     }
-    assert!(mismatches.is_empty(), "{}\n(review, then rerun with UPDATE_SNAPSHOTS=1)", mismatches.join("\n"));
+    assert!(
+        mismatches.is_empty(),
+        "{}\n(review, then rerun with UPDATE_SNAPSHOTS=1)",
+        mismatches.join("\n")
+    );
 }
 
 #[test]
@@ -73,11 +123,20 @@ fn snapshots_pass_promtool_without_a_warning() {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("promtool is installed (Debian package prometheus; ./scripts/test installs it)");
+            .expect(
+                "promtool is installed (Debian package prometheus; ./scripts/test installs it)",
+            );
         std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), &body).expect("write");
         let output = child.wait_with_output().expect("promtool ran");
-        let said = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-        assert!(output.status.success() && said.trim().is_empty(), "{name}: promtool said:\n{said}");
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            output.status.success() && said.trim().is_empty(),
+            "{name}: promtool said:\n{said}"
+        );
     }
 }
 
@@ -90,7 +149,11 @@ fn snapshot_values_agree_with_an_independent_computation() {
         .arg(snapshots())
         .output()
         .expect("python3 runs");
-    let said = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(output.status.success(), "independent check failed:\n{said}");
     assert!(said.contains("checked 7 snapshots"), "{said}");
 }

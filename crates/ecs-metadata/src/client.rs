@@ -108,11 +108,18 @@ impl MetadataClient {
     /// A client for the endpoint at `base_url` (for example the value of
     /// `ECS_CONTAINER_METADATA_URI_V4`). The endpoint is plain HTTP on a link-local address.
     pub fn new(base_url: &str, timeout: Duration) -> Result<Self, InvalidBaseUrl> {
-        let invalid = |reason| InvalidBaseUrl { url: base_url.to_owned(), reason };
+        let invalid = |reason| InvalidBaseUrl {
+            url: base_url.to_owned(),
+            reason,
+        };
         let uri: http::Uri = base_url.parse().map_err(|_| invalid("not a URL"))?;
         match uri.scheme_str() {
             Some("http") => {}
-            Some(_) => return Err(invalid("only http:// is supported (the endpoint has no TLS)")),
+            Some(_) => {
+                return Err(invalid(
+                    "only http:// is supported (the endpoint has no TLS)",
+                ));
+            }
             None => return Err(invalid("it must start with http://")),
         }
         if uri.host().is_none_or(str::is_empty) {
@@ -152,38 +159,65 @@ impl MetadataClient {
         let url = format!("{}{}", self.base_url, path);
         match tokio::time::timeout(self.timeout, self.fetch_unbounded(&url)).await {
             Ok(result) => result,
-            Err(_) => Err(FetchError::Timeout { url, timeout: self.timeout }),
+            Err(_) => Err(FetchError::Timeout {
+                url,
+                timeout: self.timeout,
+            }),
         }
     }
 
     async fn fetch_unbounded(&self, url: &str) -> Result<Value, FetchError> {
         let request = http::Request::get(url)
-            .header(http::header::USER_AGENT, concat!("ecs-prom/", env!("CARGO_PKG_VERSION")))
+            .header(
+                http::header::USER_AGENT,
+                concat!("ecs-prom/", env!("CARGO_PKG_VERSION")),
+            )
             .header(http::header::ACCEPT, "application/json")
             .body(Empty::new())
-            .map_err(|e| FetchError::Request { url: url.to_owned(), source: e.into() })?;
+            .map_err(|e| FetchError::Request {
+                url: url.to_owned(),
+                source: e.into(),
+            })?;
         let response = self
             .http
             .request(request)
             .await
-            .map_err(|e| FetchError::Request { url: url.to_owned(), source: e.into() })?;
+            .map_err(|e| FetchError::Request {
+                url: url.to_owned(),
+                source: e.into(),
+            })?;
         let status = response.status();
         let body = Limited::new(response.into_body(), self.max_body_bytes)
             .collect()
             .await
             .map_err(|source| {
                 if source.is::<http_body_util::LengthLimitError>() {
-                    FetchError::TooLarge { url: url.to_owned(), limit: self.max_body_bytes }
+                    FetchError::TooLarge {
+                        url: url.to_owned(),
+                        limit: self.max_body_bytes,
+                    }
                 } else {
-                    FetchError::Body { url: url.to_owned(), source }
+                    FetchError::Body {
+                        url: url.to_owned(),
+                        source,
+                    }
                 }
             })?
             .to_bytes();
         if status != http::StatusCode::OK {
-            let text = String::from_utf8_lossy(&body[..body.len().min(200)]).trim().to_owned();
-            return Err(FetchError::Status { url: url.to_owned(), status: status.as_u16(), body: text });
+            let text = String::from_utf8_lossy(&body[..body.len().min(200)])
+                .trim()
+                .to_owned();
+            return Err(FetchError::Status {
+                url: url.to_owned(),
+                status: status.as_u16(),
+                body: text,
+            });
         }
-        serde_json::from_slice(&body).map_err(|source| FetchError::Json { url: url.to_owned(), source })
+        serde_json::from_slice(&body).map_err(|source| FetchError::Json {
+            url: url.to_owned(),
+            source,
+        })
     }
 }
 
@@ -194,10 +228,21 @@ mod tests {
     #[test]
     fn accepts_only_plain_http_base_urls() {
         let timeout = Duration::from_secs(1);
-        let client = MetadataClient::new("http://169.254.170.2/v4/abc-123/", timeout).expect("valid");
+        let client =
+            MetadataClient::new("http://169.254.170.2/v4/abc-123/", timeout).expect("valid");
         assert_eq!(client.base_url(), "http://169.254.170.2/v4/abc-123");
-        for bad in ["", "169.254.170.2/v4", "https://169.254.170.2/v4", "http://", "http://h/v4?x=1", "not a url"] {
-            assert!(MetadataClient::new(bad, timeout).is_err(), "{bad:?} should be rejected");
+        for bad in [
+            "",
+            "169.254.170.2/v4",
+            "https://169.254.170.2/v4",
+            "http://",
+            "http://h/v4?x=1",
+            "not a url",
+        ] {
+            assert!(
+                MetadataClient::new(bad, timeout).is_err(),
+                "{bad:?} should be rejected"
+            );
         }
     }
 }

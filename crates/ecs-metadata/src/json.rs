@@ -18,7 +18,10 @@ pub(crate) fn number(object: &Map<String, Value>, key: &str) -> Option<f64> {
 }
 
 /// An object field, or `None` when absent or not an object.
-pub(crate) fn object<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a Map<String, Value>> {
+pub(crate) fn object<'a>(
+    object: &'a Map<String, Value>,
+    key: &str,
+) -> Option<&'a Map<String, Value>> {
     object.get(key).and_then(Value::as_object)
 }
 

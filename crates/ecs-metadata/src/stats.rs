@@ -1,8 +1,8 @@
 //! The Docker stats document (`/task/stats`, each element of `/tasks/stats`) and the memory
 //! figures derived from it.
 
-use crate::json::{kind, number, object};
 use crate::ShapeError;
+use crate::json::{kind, number, object};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
@@ -95,7 +95,11 @@ impl MemoryStats {
             return self.private_working_set;
         }
         let usage = self.usage?;
-        let reclaimable = if self.is_cgroup_v1() { self.cache } else { self.inactive_file };
+        let reclaimable = if self.is_cgroup_v1() {
+            self.cache
+        } else {
+            self.inactive_file
+        };
         match reclaimable {
             Some(reclaimable) if reclaimable < usage => Some(usage - reclaimable),
             _ => Some(usage),
@@ -186,7 +190,11 @@ fn block_io(stats: &Map<String, Value>, op: &str, windows_key: &str) -> Option<f
             entries
                 .iter()
                 .filter_map(Value::as_object)
-                .filter(|e| e.get("op").and_then(Value::as_str).is_some_and(|o| o.eq_ignore_ascii_case(op)))
+                .filter(|e| {
+                    e.get("op")
+                        .and_then(Value::as_str)
+                        .is_some_and(|o| o.eq_ignore_ascii_case(op))
+                })
                 .filter_map(|e| number(e, "value"))
                 .sum(),
         ),
@@ -259,22 +267,44 @@ mod tests {
 
     #[test]
     fn derives_memory_figures_for_each_platform() {
-        let v1 = memory(json!({"usage": 1000, "stats": {"cache": 300, "total_inactive_file": 200, "inactive_file": 150}}));
-        assert_eq!((v1.page_cache(), v1.working_set(), v1.utilized()), (Some(300.0), Some(800.0), Some(700.0)));
+        let v1 = memory(
+            json!({"usage": 1000, "stats": {"cache": 300, "total_inactive_file": 200, "inactive_file": 150}}),
+        );
+        assert_eq!(
+            (v1.page_cache(), v1.working_set(), v1.utilized()),
+            (Some(300.0), Some(800.0), Some(700.0))
+        );
 
         let v2 = memory(json!({"usage": 1000, "stats": {"file": 400, "inactive_file": 250}}));
-        assert_eq!((v2.page_cache(), v2.working_set(), v2.utilized()), (Some(400.0), Some(750.0), Some(750.0)));
+        assert_eq!(
+            (v2.page_cache(), v2.working_set(), v2.utilized()),
+            (Some(400.0), Some(750.0), Some(750.0))
+        );
 
         // Reclaimable figures larger than usage: working set floors at zero, utilised keeps usage.
-        let odd = memory(json!({"usage": 100, "stats": {"cache": 500, "total_inactive_file": 900}}));
-        assert_eq!((odd.working_set(), odd.utilized()), (Some(0.0), Some(100.0)));
+        let odd =
+            memory(json!({"usage": 100, "stats": {"cache": 500, "total_inactive_file": 900}}));
+        assert_eq!(
+            (odd.working_set(), odd.utilized()),
+            (Some(0.0), Some(100.0))
+        );
 
         // Trimmed cgroup v2 stats without inactive_file.
         let trimmed = memory(json!({"usage": 100, "stats": {"file": 40}}));
-        assert_eq!((trimmed.working_set(), trimmed.utilized()), (Some(100.0), Some(100.0)));
+        assert_eq!(
+            (trimmed.working_set(), trimmed.utilized()),
+            (Some(100.0), Some(100.0))
+        );
 
         let windows = memory(json!({"usage": 900, "privateworkingset": 600, "max_usage": 950}));
-        assert_eq!((windows.page_cache(), windows.working_set(), windows.utilized()), (None, Some(600.0), Some(600.0)));
+        assert_eq!(
+            (
+                windows.page_cache(),
+                windows.working_set(),
+                windows.utilized()
+            ),
+            (None, Some(600.0), Some(600.0))
+        );
     }
 
     #[test]
@@ -289,25 +319,33 @@ mod tests {
         assert!(stats.windows);
         assert_eq!(stats.cpu.total_seconds, Some(3.0));
         assert_eq!(stats.cpu.user_seconds, Some(2.0));
-        assert_eq!((stats.block_io_read_bytes, stats.block_io_write_bytes), (Some(10.0), Some(20.0)));
+        assert_eq!(
+            (stats.block_io_read_bytes, stats.block_io_write_bytes),
+            (Some(10.0), Some(20.0))
+        );
     }
 
     #[test]
     fn sums_block_io_over_devices_in_any_case() {
-        let stats = ContainerStats::from_json(&json!({"blkio_stats": {"io_service_bytes_recursive": [
-            {"op": "Read", "value": 1}, {"op": "read", "value": 2}, {"op": "READ", "value": 4},
-            {"op": "Write", "value": 8}, {"op": "Total", "value": 15}, {"op": "read"}, "junk"
-        ]}}))
-        .expect("stats");
-        assert_eq!((stats.block_io_read_bytes, stats.block_io_write_bytes), (Some(7.0), Some(8.0)));
+        let stats =
+            ContainerStats::from_json(&json!({"blkio_stats": {"io_service_bytes_recursive": [
+                {"op": "Read", "value": 1}, {"op": "read", "value": 2}, {"op": "READ", "value": 4},
+                {"op": "Write", "value": 8}, {"op": "Total", "value": 15}, {"op": "read"}, "junk"
+            ]}}))
+            .expect("stats");
+        assert_eq!(
+            (stats.block_io_read_bytes, stats.block_io_write_bytes),
+            (Some(7.0), Some(8.0))
+        );
     }
 
     #[test]
     fn stopped_containers_and_wrong_shapes() {
         assert_eq!(ContainerStats::from_json(&json!({})), None);
         assert_eq!(ContainerStats::from_json(&Value::Null), None);
-        let map = parse_stats(&json!([{"a": {"pids_stats": {"current": 3}}, "b": null}, 7, {"c": {}}]))
-            .expect("an array of maps");
+        let map =
+            parse_stats(&json!([{"a": {"pids_stats": {"current": 3}}, "b": null}, 7, {"c": {}}]))
+                .expect("an array of maps");
         assert_eq!(map.len(), 1);
         assert_eq!(map["a"].pids, Some(3.0));
         assert!(parse_stats(&json!(null)).is_err());

@@ -1,8 +1,8 @@
 //! The task document (`/task`, and each element of `/tasks`) and its containers.
 
+use crate::ShapeError;
 use crate::json::{kind, number, object, string};
 use crate::time::parse_rfc3339;
-use crate::ShapeError;
 use serde_json::{Map, Value};
 
 /// One ECS task as the metadata endpoint describes it.
@@ -103,7 +103,10 @@ impl Task {
     /// fields are ignored and missing or mistyped ones are left empty.
     pub fn from_json(value: &Value) -> Result<Task, ShapeError> {
         let Value::Object(task) = value else {
-            return Err(ShapeError { expected: "a task object", found: kind(value) });
+            return Err(ShapeError {
+                expected: "a task object",
+                found: kind(value),
+            });
         };
         let limits = object(task, "Limits");
         let storage = object(task, "EphemeralStorageMetrics");
@@ -133,7 +136,12 @@ impl Task {
             containers: task
                 .get("Containers")
                 .and_then(Value::as_array)
-                .map(|list| list.iter().filter_map(Value::as_object).map(container).collect())
+                .map(|list| {
+                    list.iter()
+                        .filter_map(Value::as_object)
+                        .map(container)
+                        .collect()
+                })
                 .unwrap_or_default(),
         })
     }
@@ -149,7 +157,11 @@ fn container(c: &Map<String, Value>) -> Container {
         image_id: string(c, "ImageID"),
         desired_status: string(c, "DesiredStatus"),
         known_status: string(c, "KnownStatus"),
-        container_type: if container_type.is_empty() { "NORMAL".to_owned() } else { container_type },
+        container_type: if container_type.is_empty() {
+            "NORMAL".to_owned()
+        } else {
+            container_type
+        },
         exit_code: number(c, "ExitCode"),
         cpu_units: limits.and_then(|l| number(l, "CPU")),
         memory_limit_mib: limits.and_then(|l| number(l, "Memory")),
@@ -170,16 +182,25 @@ fn container(c: &Map<String, Value>) -> Container {
 }
 
 fn timestamp(object: &Map<String, Value>, key: &str) -> Option<f64> {
-    object.get(key).and_then(Value::as_str).and_then(parse_rfc3339)
+    object
+        .get(key)
+        .and_then(Value::as_str)
+        .and_then(parse_rfc3339)
 }
 
 /// Reads `/task` (one object) or `/tasks` (an array of objects) into a list of tasks.
 /// Elements of an array that are not objects are skipped.
 pub fn parse_tasks(value: &Value) -> Result<Vec<Task>, ShapeError> {
     match value {
-        Value::Array(items) => Ok(items.iter().filter_map(|item| Task::from_json(item).ok()).collect()),
+        Value::Array(items) => Ok(items
+            .iter()
+            .filter_map(|item| Task::from_json(item).ok())
+            .collect()),
         Value::Object(_) => Ok(vec![Task::from_json(value)?]),
-        other => Err(ShapeError { expected: "a task object or an array of tasks", found: kind(other) }),
+        other => Err(ShapeError {
+            expected: "a task object or an array of tasks",
+            found: kind(other),
+        }),
     }
 }
 
@@ -210,7 +231,13 @@ mod tests {
         assert_eq!(task.memory_limit_mib, Some(512.0));
         assert_eq!(task.pull_started_at, Some(172_800.0));
         assert_eq!(task.pull_stopped_at, None);
-        assert_eq!(task.clock, Some(ClockDrift { error_bound_ms: Some(0.5), synchronized: Some(false) }));
+        assert_eq!(
+            task.clock,
+            Some(ClockDrift {
+                error_bound_ms: Some(0.5),
+                synchronized: Some(false)
+            })
+        );
         assert_eq!(task.containers.len(), 2);
         let app = &task.containers[0];
         assert_eq!(app.cpu_units, None);

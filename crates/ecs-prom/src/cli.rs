@@ -104,10 +104,16 @@ impl ExporterFlags {
                 )
             })?;
         if !self.telemetry_path.starts_with('/') || self.telemetry_path.len() < 2 {
-            bail!("--web.telemetry-path must start with '/' and name a path, got {:?}", self.telemetry_path);
+            bail!(
+                "--web.telemetry-path must start with '/' and name a path, got {:?}",
+                self.telemetry_path
+            );
         }
         if ["/", "/-/healthy", "/-/ready", "/health"].contains(&self.telemetry_path.as_str()) {
-            bail!("--web.telemetry-path {:?} is taken by another endpoint", self.telemetry_path);
+            bail!(
+                "--web.telemetry-path {:?} is taken by another endpoint",
+                self.telemetry_path
+            );
         }
         if self.timeout.is_zero() {
             bail!("--ecs.timeout must be longer than zero");
@@ -137,17 +143,22 @@ fn listen_address(flag: &str) -> String {
 /// Parses a Prometheus-style duration: one or more `<integer><unit>` parts with units
 /// `ms`, `s`, `m`, `h` (`500ms`, `5s`, `1m30s`).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let invalid = || format!("invalid duration {text:?}: use a number and a unit, like 500ms, 5s or 1m30s");
+    let invalid =
+        || format!("invalid duration {text:?}: use a number and a unit, like 500ms, 5s or 1m30s");
     let mut rest = text.trim();
     if rest.is_empty() {
         return Err(invalid());
     }
     let mut total = Duration::ZERO;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(invalid)?;
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .ok_or_else(invalid)?;
         let value: u64 = rest[..digits].parse().map_err(|_| invalid())?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let part = match &rest[..unit_len] {
             "ms" => Duration::from_millis(value),
             "s" => Duration::from_secs(value),
@@ -176,7 +187,10 @@ mod tests {
     }
 
     fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         move |key| map.get(key).cloned()
     }
 
@@ -188,18 +202,40 @@ mod tests {
     #[test]
     fn metadata_uri_comes_from_the_flag_then_v4_then_v3() {
         let v3 = env_of(&[(env_vars::ECS_METADATA_URI_V3, "http://v3")]);
-        let both = env_of(&[(env_vars::ECS_METADATA_URI_V4, "http://v4"), (env_vars::ECS_METADATA_URI_V3, "http://v3")]);
-        assert_eq!(exporter_flags(&[]).finish(&v3).expect("v3").0.metadata_url, "http://v3");
-        assert_eq!(exporter_flags(&[]).finish(&both).expect("v4").0.metadata_url, "http://v4");
-        let flag = exporter_flags(&["--ecs.metadata-uri", "http://flag"]).finish(&both).expect("flag");
+        let both = env_of(&[
+            (env_vars::ECS_METADATA_URI_V4, "http://v4"),
+            (env_vars::ECS_METADATA_URI_V3, "http://v3"),
+        ]);
+        assert_eq!(
+            exporter_flags(&[]).finish(&v3).expect("v3").0.metadata_url,
+            "http://v3"
+        );
+        assert_eq!(
+            exporter_flags(&[])
+                .finish(&both)
+                .expect("v4")
+                .0
+                .metadata_url,
+            "http://v4"
+        );
+        let flag = exporter_flags(&["--ecs.metadata-uri", "http://flag"])
+            .finish(&both)
+            .expect("flag");
         assert_eq!(flag.0.metadata_url, "http://flag");
-        let error = exporter_flags(&[]).finish(env_of(&[])).expect_err("nothing set");
-        assert!(format!("{error:#}").contains("ECS_CONTAINER_METADATA_URI_V4"), "{error:#}");
+        let error = exporter_flags(&[])
+            .finish(env_of(&[]))
+            .expect_err("nothing set");
+        assert!(
+            format!("{error:#}").contains("ECS_CONTAINER_METADATA_URI_V4"),
+            "{error:#}"
+        );
     }
 
     #[test]
     fn defaults_match_ecs_exporter() {
-        let (config, address) = exporter_flags(&[]).finish(env_of(&[(env_vars::ECS_METADATA_URI_V4, "http://x")])).expect("ok");
+        let (config, address) = exporter_flags(&[])
+            .finish(env_of(&[(env_vars::ECS_METADATA_URI_V4, "http://x")]))
+            .expect("ok");
         assert_eq!(address, "0.0.0.0:9779");
         assert_eq!(config.telemetry_path, "/metrics");
         assert_eq!(config.timeout, Duration::from_secs(5));
@@ -211,7 +247,12 @@ mod tests {
     fn rejects_telemetry_paths_that_clash() {
         for path in ["metrics", "/", "/-/ready"] {
             let flags = exporter_flags(&["--web.telemetry-path", path]);
-            assert!(flags.finish(env_of(&[(env_vars::ECS_METADATA_URI_V4, "http://x")])).is_err(), "{path}");
+            assert!(
+                flags
+                    .finish(env_of(&[(env_vars::ECS_METADATA_URI_V4, "http://x")]))
+                    .is_err(),
+                "{path}"
+            );
         }
     }
 

@@ -37,11 +37,19 @@ fn init_logging(level: LogLevel, format: LogFormat) {
     match format {
         LogFormat::Logfmt => tracing_subscriber::registry()
             .with(filter)
-            .with(tracing_logfmt::builder().layer().with_writer(std::io::stderr))
+            .with(
+                tracing_logfmt::builder()
+                    .layer()
+                    .with_writer(std::io::stderr),
+            )
             .init(),
         LogFormat::Json => tracing_subscriber::registry()
             .with(filter)
-            .with(tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_writer(std::io::stderr),
+            )
             .init(),
     }
 }
@@ -64,7 +72,9 @@ fn run_exporter(flags: cli::ExporterFlags) -> anyhow::Result<()> {
             scope = ?config.scope,
             "ecs-prom exporter listening"
         );
-        ecs_exporter::run(config, listener, shutdown_signal()).await.context("serving metrics")
+        ecs_exporter::run(config, listener, shutdown_signal())
+            .await
+            .context("serving metrics")
     })?;
     tracing::info!("ecs-prom exporter stopped");
     Ok(())

@@ -24,7 +24,10 @@ pub fn families() -> Vec<Family> {
         "User and system CPU time spent by this process, in seconds.",
         MetricType::Counter,
     );
-    cpu.push(Vec::new(), (stat.utime_ticks + stat.stime_ticks) as f64 / ticks);
+    cpu.push(
+        Vec::new(),
+        (stat.utime_ticks + stat.stime_ticks) as f64 / ticks,
+    );
     families.push(cpu);
     families.push(gauge(
         "process_resident_memory_bytes",

@@ -1,0 +1,25 @@
+//! The README's metric reference lists every metric the exporter can serve.
+
+// Test helpers fail the test on any unexpected error.
+#![allow(clippy::expect_used)]
+
+use ecs_exporter::metrics::ECS_METRICS;
+
+#[test]
+fn the_readme_documents_every_metric() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+        .expect("README.md");
+    let self_metrics = [
+        "ecs_exporter_build_info",
+        "ecs_exporter_collector_success",
+        "ecs_exporter_collector_duration_seconds",
+    ];
+    let names = ECS_METRICS.iter().map(|m| m.name).chain(self_metrics);
+    let missing: Vec<&str> = names
+        .filter(|name| !readme.contains(&format!("| `{name}` |")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "README.md has no table row for {missing:?}"
+    );
+}

@@ -1,0 +1,172 @@
+//! The `ecs-prom` binary as a user runs it: help and version without an ECS environment,
+//! clear errors instead of panics, a clean stop on SIGTERM, and a README that documents
+//! every flag.
+
+// Test helpers fail the test on any unexpected error.
+#![allow(clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_ecs-prom");
+
+/// Runs the binary with a clean environment (no ECS variables) and the given arguments.
+fn run(args: &[&str]) -> Output {
+    Command::new(BINARY)
+        .args(args)
+        .env_clear()
+        .output()
+        .expect("the binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn help_and_version_work_outside_ecs() {
+    let help = run(&["exporter", "--help"]);
+    assert!(help.status.success());
+    let help = text(&help.stdout);
+    for needle in [
+        "--web.listen-address",
+        "ECS_PROM_WEB_LISTEN_ADDRESS",
+        "--ecs.metadata-uri",
+        "[default: :9779]",
+    ] {
+        assert!(help.contains(needle), "help lacks {needle}:\n{help}");
+    }
+    let version = run(&["--version"]);
+    assert!(version.status.success());
+    assert_eq!(
+        text(&version.stdout).trim(),
+        format!("ecs-prom {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn a_missing_metadata_endpoint_is_a_clear_error() {
+    let output = run(&["exporter"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("ECS_CONTAINER_METADATA_URI_V4 is not set"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn bad_flag_values_are_clear_errors() {
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["exporter", "--ecs.metadata-uri", "https://169.254.170.2/v4"],
+            "only http:// is supported",
+        ),
+        (
+            &[
+                "exporter",
+                "--ecs.metadata-uri",
+                "http://x",
+                "--ecs.timeout",
+                "soon",
+            ],
+            "invalid duration",
+        ),
+        (
+            &[
+                "exporter",
+                "--ecs.metadata-uri",
+                "http://x",
+                "--ecs.scope",
+                "cluster",
+            ],
+            "invalid value 'cluster'",
+        ),
+        (
+            &[
+                "exporter",
+                "--ecs.metadata-uri",
+                "http://x",
+                "--web.listen-address",
+                "nowhere:port",
+            ],
+            "listening on nowhere:port",
+        ),
+    ];
+    for (args, expected) in cases {
+        let output = run(args);
+        let stderr = text(&output.stderr);
+        assert!(!output.status.success(), "{args:?} should fail");
+        assert!(
+            stderr.contains(expected),
+            "{args:?}: expected {expected:?} in:\n{stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+#[test]
+fn the_exporter_serves_and_stops_cleanly_on_sigterm() {
+    let mut child = Command::new(BINARY)
+        .args([
+            "exporter",
+            "--web.listen-address",
+            "127.0.0.1:0",
+            "--log.format",
+            "json",
+        ])
+        .env_clear()
+        .env(
+            "ECS_CONTAINER_METADATA_URI_V4",
+            "http://127.0.0.1:9/v4/unused",
+        )
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    stderr.read_line(&mut line).expect("a log line");
+    assert!(
+        line.contains("\"address\":\"127.0.0.1:"),
+        "first log line: {line}"
+    );
+
+    let stopped = Instant::now();
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(kill.success());
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            stopped.elapsed() < Duration::from_secs(5),
+            "did not stop within 5s of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "exit status {status}");
+}
+
+#[test]
+fn the_readme_documents_every_exporter_flag() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+        .expect("README.md");
+    let help = text(&run(&["exporter", "--help"]).stdout);
+    let flags: Vec<&str> = help
+        .split_whitespace()
+        .filter(|word| word.starts_with("--") && word.len() > 2)
+        .map(|word| word.trim_end_matches([',', '.']))
+        .collect();
+    assert!(flags.len() >= 8, "{flags:?}");
+    for flag in flags {
+        assert!(
+            readme.contains(&format!("`{flag}")),
+            "README.md does not document {flag}"
+        );
+    }
+}
