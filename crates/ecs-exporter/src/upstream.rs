@@ -110,19 +110,15 @@ impl Upstream {
         }
     }
 
-    async fn collect<T, E: StdError>(
+    async fn collect<T>(
         &self,
         path: &str,
-        parse: impl FnOnce(&serde_json::Value) -> Result<T, E>,
+        parse: impl FnOnce(&[u8]) -> Result<T, ecs_metadata::DocumentError>,
     ) -> Collected<T> {
         let started = Instant::now();
         let result = match self.client.fetch(path).await {
-            Ok(document) => parse(&document).map_err(|e| {
-                format!(
-                    "{}{path} answered with an unexpected document: {e}",
-                    self.client.base_url()
-                )
-            }),
+            Ok(body) => parse(&body)
+                .map_err(|e| format!("GET {}{path}: {}", self.client.base_url(), error_chain(&e))),
             Err(e) => Err(error_chain(&e)),
         };
         if let Err(reason) = &result {

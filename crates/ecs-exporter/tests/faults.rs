@@ -244,7 +244,7 @@ async fn http_500_malformed_truncated_and_oversized_bodies_give_503() {
         (Answer::Status(500), "HTTP 500: agent error"),
         (
             Answer::Json("{\"Cluster\": \"c\", \"Containers\": [ oops"),
-            "not valid JSON",
+            "task: not a valid task metadata document: expected value at line 1 column 34",
         ),
         (
             Answer::Raw("HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n{\"Cluster\": "),

@@ -66,15 +66,14 @@ fn snapshots() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots")
 }
 
-fn read_json(name: &str) -> serde_json::Value {
+fn read_fixture(name: &str) -> Vec<u8> {
     let path = fixtures().join(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 fn render(metadata: &str, stats: &str, scope: Scope) -> String {
-    let tasks = ecs_metadata::parse_tasks(&read_json(metadata)).expect("fixture tasks parse");
-    let stats = ecs_metadata::parse_stats(&read_json(stats)).expect("fixture stats parse");
+    let tasks = ecs_metadata::parse_tasks(&read_fixture(metadata)).expect("fixture tasks parse");
+    let stats = ecs_metadata::parse_stats(&read_fixture(stats)).expect("fixture stats parse");
     let families = ecs_families(&Inputs {
         tasks: &tasks,
         tasks_current: true,

@@ -7,7 +7,6 @@ use http_body_util::{BodyExt, Empty, Limited};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use serde_json::Value;
 use std::error::Error as StdError;
 use std::time::Duration;
 
@@ -84,15 +83,6 @@ pub enum FetchError {
         #[source]
         source: Box<dyn StdError + Send + Sync>,
     },
-    /// The body was not valid JSON.
-    #[error("GET {url} answered with a body that is not valid JSON")]
-    Json {
-        /// The URL requested.
-        url: String,
-        /// The parser's error, with line and column.
-        #[source]
-        source: serde_json::Error,
-    },
 }
 
 /// Fetches documents from one metadata endpoint.
@@ -154,8 +144,9 @@ impl MetadataClient {
         &self.base_url
     }
 
-    /// GETs `path` (one of [`paths`]) and parses the body as JSON, within the timeout.
-    pub async fn fetch(&self, path: &str) -> Result<Value, FetchError> {
+    /// GETs `path` (one of [`paths`]) and returns the body of a 200 answer, within the
+    /// timeout.
+    pub async fn fetch(&self, path: &str) -> Result<Bytes, FetchError> {
         let url = format!("{}{}", self.base_url, path);
         match tokio::time::timeout(self.timeout, self.fetch_unbounded(&url)).await {
             Ok(result) => result,
@@ -166,7 +157,7 @@ impl MetadataClient {
         }
     }
 
-    async fn fetch_unbounded(&self, url: &str) -> Result<Value, FetchError> {
+    async fn fetch_unbounded(&self, url: &str) -> Result<Bytes, FetchError> {
         let request = http::Request::get(url)
             .header(
                 http::header::USER_AGENT,
@@ -214,10 +205,7 @@ impl MetadataClient {
                 body: text,
             });
         }
-        serde_json::from_slice(&body).map_err(|source| FetchError::Json {
-            url: url.to_owned(),
-            source,
-        })
+        Ok(body)
     }
 }
 

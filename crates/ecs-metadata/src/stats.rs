@@ -1,9 +1,9 @@
 //! The Docker stats document (`/task/stats`, each element of `/tasks/stats`) and the memory
 //! figures derived from it.
 
-use crate::ShapeError;
-use crate::json::{kind, number, object};
-use serde_json::{Map, Value};
+use crate::DocumentError;
+use crate::lenient::{Entries, List, Num, Obj, OneOrMany, Text, Time};
+use serde::Deserialize;
 use std::collections::HashMap;
 
 /// Docker stats of one running container, in the units the metrics use.
@@ -128,139 +128,223 @@ pub struct NetworkCounters {
     pub tx_errors: Option<f64>,
 }
 
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct RawStats {
+    read: Time,
+    cpu_stats: Obj<RawCpuStats>,
+    memory_stats: Obj<RawMemory>,
+    blkio_stats: Obj<RawBlkio>,
+    storage_stats: Obj<RawStorage>,
+    pids_stats: Obj<RawPids>,
+    networks: Entries<RawNetwork>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct RawCpuStats {
+    cpu_usage: Obj<RawCpuUsage>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct RawCpuUsage {
+    total_usage: Num,
+    usage_in_usermode: Num,
+    usage_in_kernelmode: Num,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct RawMemory {
+    usage: Num,
+    max_usage: Num,
+    limit: Num,
+    privateworkingset: Num,
+    commitbytes: Num,
+    stats: Obj<RawMemoryStats>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct RawMemoryStats {
+    cache: Num,
+    file: Num,
+    inactive_file: Num,
+    total_inactive_file: Num,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct RawBlkio {
+    io_service_bytes_recursive: List<RawBlkioEntry>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct RawBlkioEntry {
+    op: Text,
+    value: Num,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct RawStorage {
+    read_size_bytes: Num,
+    write_size_bytes: Num,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct RawPids {
+    current: Num,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct RawNetwork {
+    rx_bytes: Num,
+    rx_packets: Num,
+    rx_dropped: Num,
+    rx_errors: Num,
+    tx_bytes: Num,
+    tx_packets: Num,
+    tx_dropped: Num,
+    tx_errors: Num,
+}
+
 impl ContainerStats {
-    /// Reads one container's stats. `null`, `{}` (a stopped container) and anything that is
-    /// not an object give `None`.
-    pub fn from_json(value: &Value) -> Option<ContainerStats> {
-        let stats = value.as_object().filter(|stats| !stats.is_empty())?;
-        let memory = object(stats, "memory_stats");
-        let windows = memory
-            .is_some_and(|m| m.contains_key("privateworkingset") || m.contains_key("commitbytes"));
-        Some(ContainerStats {
+    /// Converts the document's stats of one container. A stopped container's stats (`{}`,
+    /// or an object with none of the known fields) give `None`.
+    fn from_raw(raw: RawStats) -> Option<ContainerStats> {
+        let memory = raw.memory_stats.0.unwrap_or_default();
+        let windows = memory.privateworkingset.0.is_some() || memory.commitbytes.0.is_some();
+        // Linux reports CPU time in nanoseconds, Windows in 100-nanosecond intervals.
+        let per_second = if windows { 1e7 } else { 1e9 };
+        let cpu = raw
+            .cpu_stats
+            .0
+            .and_then(|cpu| cpu.cpu_usage.0)
+            .unwrap_or_default();
+        let seconds = |value: Num| value.0.map(|v| v / per_second);
+        let inner = memory.stats.0.unwrap_or_default();
+        let (block_io_read_bytes, block_io_write_bytes) = block_io(
+            raw.blkio_stats
+                .0
+                .and_then(|b| b.io_service_bytes_recursive.0),
+            raw.storage_stats.0,
+        );
+        let mut networks: Vec<(String, NetworkCounters)> = raw
+            .networks
+            .0
+            .into_iter()
+            .map(|(name, n)| {
+                let counters = NetworkCounters {
+                    rx_bytes: n.rx_bytes.0,
+                    rx_packets: n.rx_packets.0,
+                    rx_dropped: n.rx_dropped.0,
+                    rx_errors: n.rx_errors.0,
+                    tx_bytes: n.tx_bytes.0,
+                    tx_packets: n.tx_packets.0,
+                    tx_dropped: n.tx_dropped.0,
+                    tx_errors: n.tx_errors.0,
+                };
+                (name, counters)
+            })
+            .collect();
+        networks.sort_by(|a, b| a.0.cmp(&b.0));
+        let stats = ContainerStats {
             windows,
-            cpu: cpu_usage(stats, windows),
-            memory: memory.map(memory_stats).unwrap_or_default(),
-            block_io_read_bytes: block_io(stats, "read", "read_size_bytes"),
-            block_io_write_bytes: block_io(stats, "write", "write_size_bytes"),
-            pids: object(stats, "pids_stats").and_then(|p| number(p, "current")),
-            networks: networks(stats),
-            read_at: stats
-                .get("read")
-                .and_then(Value::as_str)
-                .and_then(crate::time::parse_rfc3339),
-        })
+            cpu: CpuUsage {
+                total_seconds: seconds(cpu.total_usage),
+                user_seconds: seconds(cpu.usage_in_usermode),
+                system_seconds: seconds(cpu.usage_in_kernelmode),
+            },
+            memory: MemoryStats {
+                usage: memory.usage.0,
+                max_usage: memory.max_usage.0,
+                limit: memory.limit.0,
+                cache: inner.cache.0,
+                file: inner.file.0,
+                inactive_file: inner.inactive_file.0,
+                total_inactive_file: inner.total_inactive_file.0,
+                private_working_set: memory.privateworkingset.0,
+            },
+            block_io_read_bytes,
+            block_io_write_bytes,
+            pids: raw.pids_stats.0.and_then(|p| p.current.0),
+            networks,
+            read_at: raw.read.0,
+        };
+        (stats
+            != ContainerStats {
+                windows,
+                ..ContainerStats::default()
+            })
+        .then_some(stats)
     }
 }
 
-fn cpu_usage(stats: &Map<String, Value>, windows: bool) -> CpuUsage {
-    // Linux reports nanoseconds, Windows 100-nanosecond intervals.
-    let per_second = if windows { 1e7 } else { 1e9 };
-    let usage = object(stats, "cpu_stats").and_then(|cpu| object(cpu, "cpu_usage"));
-    let seconds = |key| usage.and_then(|u| number(u, key)).map(|v| v / per_second);
-    CpuUsage {
-        total_seconds: seconds("total_usage"),
-        user_seconds: seconds("usage_in_usermode"),
-        system_seconds: seconds("usage_in_kernelmode"),
-    }
-}
-
-fn memory_stats(memory: &Map<String, Value>) -> MemoryStats {
-    let inner = object(memory, "stats");
-    let stat = |key| inner.and_then(|s| number(s, key));
-    MemoryStats {
-        usage: number(memory, "usage"),
-        max_usage: number(memory, "max_usage"),
-        limit: number(memory, "limit"),
-        cache: stat("cache"),
-        file: stat("file"),
-        inactive_file: stat("inactive_file"),
-        total_inactive_file: stat("total_inactive_file"),
-        private_working_set: number(memory, "privateworkingset"),
-    }
-}
-
-/// Sums `blkio_stats.io_service_bytes_recursive` entries whose `op` matches (any case) over
-/// all devices; when that list is missing, Windows' `storage_stats` field is used.
-fn block_io(stats: &Map<String, Value>, op: &str, windows_key: &str) -> Option<f64> {
-    let entries = object(stats, "blkio_stats")
-        .and_then(|blkio| blkio.get("io_service_bytes_recursive"))
-        .and_then(Value::as_array);
+/// Sums `io_service_bytes_recursive` entries whose `op` is `read` or `write` (any case) over
+/// all devices; when that list is missing, Windows' `storage_stats` fields are used.
+fn block_io(
+    entries: Option<Vec<RawBlkioEntry>>,
+    storage: Option<RawStorage>,
+) -> (Option<f64>, Option<f64>) {
     match entries {
-        Some(entries) => Some(
-            entries
-                .iter()
-                .filter_map(Value::as_object)
-                .filter(|e| {
-                    e.get("op")
-                        .and_then(Value::as_str)
-                        .is_some_and(|o| o.eq_ignore_ascii_case(op))
-                })
-                .filter_map(|e| number(e, "value"))
-                .sum(),
-        ),
-        None => object(stats, "storage_stats").and_then(|s| number(s, windows_key)),
+        Some(entries) => {
+            let sum = |op: &str| {
+                entries
+                    .iter()
+                    .filter(|e| e.op.0.eq_ignore_ascii_case(op))
+                    .filter_map(|e| e.value.0)
+                    .sum()
+            };
+            (Some(sum("read")), Some(sum("write")))
+        }
+        None => {
+            let storage = storage.unwrap_or_default();
+            (storage.read_size_bytes.0, storage.write_size_bytes.0)
+        }
     }
-}
-
-fn networks(stats: &Map<String, Value>) -> Vec<(String, NetworkCounters)> {
-    let Some(networks) = object(stats, "networks") else {
-        return Vec::new();
-    };
-    let mut list: Vec<(String, NetworkCounters)> = networks
-        .iter()
-        .filter_map(|(name, counters)| {
-            let c = counters.as_object()?;
-            Some((
-                name.clone(),
-                NetworkCounters {
-                    rx_bytes: number(c, "rx_bytes"),
-                    rx_packets: number(c, "rx_packets"),
-                    rx_dropped: number(c, "rx_dropped"),
-                    rx_errors: number(c, "rx_errors"),
-                    tx_bytes: number(c, "tx_bytes"),
-                    tx_packets: number(c, "tx_packets"),
-                    tx_dropped: number(c, "tx_dropped"),
-                    tx_errors: number(c, "tx_errors"),
-                },
-            ))
-        })
-        .collect();
-    list.sort_by(|a, b| a.0.cmp(&b.0));
-    list
 }
 
 /// Reads `/task/stats` (an object from Docker ID to stats) or `/tasks/stats` (an array of
-/// such objects) into one map. Stopped containers (`{}` or `null`) and elements that are not
-/// objects are left out.
-pub fn parse_stats(value: &Value) -> Result<HashMap<String, ContainerStats>, ShapeError> {
-    let mut all = HashMap::new();
-    let mut add = |map: &Map<String, Value>| {
-        for (docker_id, stats) in map {
-            if let Some(stats) = ContainerStats::from_json(stats) {
-                all.insert(docker_id.clone(), stats);
-            }
-        }
-    };
-    match value {
-        Value::Object(map) => add(map),
-        Value::Array(items) => items.iter().filter_map(Value::as_object).for_each(add),
-        other => {
-            return Err(ShapeError {
-                expected: "an object of container stats or an array of them",
-                found: kind(other),
-            });
-        }
-    }
-    Ok(all)
+/// such objects) into one map. Stopped containers (`{}` or `null`) and values that are not
+/// objects are left out; text that is not JSON, or JSON of another shape, is a
+/// [`DocumentError`].
+pub fn parse_stats(body: &[u8]) -> Result<HashMap<String, ContainerStats>, DocumentError> {
+    let maps: OneOrMany<Entries<RawStats>> =
+        serde_json::from_slice(body).map_err(|source| DocumentError {
+            what: "container stats",
+            source,
+        })?;
+    Ok(maps
+        .0
+        .into_iter()
+        .flat_map(|map| map.0)
+        .filter_map(|(docker_id, raw)| Some((docker_id, ContainerStats::from_raw(raw)?)))
+        .collect())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
+
+    fn parse(value: Value) -> Result<HashMap<String, ContainerStats>, DocumentError> {
+        parse_stats(value.to_string().as_bytes())
+    }
+
+    /// One container's stats, read through a `/task/stats` document.
+    fn one(value: Value) -> Option<ContainerStats> {
+        parse(json!({ "id": value }))
+            .expect("an object is a stats document")
+            .remove("id")
+    }
 
     fn memory(value: Value) -> MemoryStats {
-        ContainerStats::from_json(&json!({ "memory_stats": value }))
+        one(json!({ "memory_stats": value }))
             .expect("an object with memory_stats is stats")
             .memory
     }
@@ -309,7 +393,7 @@ mod tests {
 
     #[test]
     fn converts_windows_cpu_units_and_reads_storage_stats() {
-        let stats = ContainerStats::from_json(&json!({
+        let stats = one(json!({
             "cpu_stats": {"cpu_usage": {"total_usage": 30_000_000u64, "usage_in_usermode": 20_000_000u64}},
             "memory_stats": {"privateworkingset": 1},
             "blkio_stats": {"io_service_bytes_recursive": "None"},
@@ -327,12 +411,11 @@ mod tests {
 
     #[test]
     fn sums_block_io_over_devices_in_any_case() {
-        let stats =
-            ContainerStats::from_json(&json!({"blkio_stats": {"io_service_bytes_recursive": [
-                {"op": "Read", "value": 1}, {"op": "read", "value": 2}, {"op": "READ", "value": 4},
-                {"op": "Write", "value": 8}, {"op": "Total", "value": 15}, {"op": "read"}, "junk"
-            ]}}))
-            .expect("stats");
+        let stats = one(json!({"blkio_stats": {"io_service_bytes_recursive": [
+            {"op": "Read", "value": 1}, {"op": "read", "value": 2}, {"op": "READ", "value": 4},
+            {"op": "Write", "value": 8}, {"op": "Total", "value": 15}, {"op": "read"}, "junk"
+        ]}}))
+        .expect("stats");
         assert_eq!(
             (stats.block_io_read_bytes, stats.block_io_write_bytes),
             (Some(7.0), Some(8.0))
@@ -341,13 +424,12 @@ mod tests {
 
     #[test]
     fn stopped_containers_and_wrong_shapes() {
-        assert_eq!(ContainerStats::from_json(&json!({})), None);
-        assert_eq!(ContainerStats::from_json(&Value::Null), None);
-        let map =
-            parse_stats(&json!([{"a": {"pids_stats": {"current": 3}}, "b": null}, 7, {"c": {}}]))
-                .expect("an array of maps");
+        assert_eq!(one(json!({})), None);
+        assert_eq!(one(Value::Null), None);
+        let map = parse(json!([{"a": {"pids_stats": {"current": 3}}, "b": null}, 7, {"c": {}}]))
+            .expect("an array of maps");
         assert_eq!(map.len(), 1);
         assert_eq!(map["a"].pids, Some(3.0));
-        assert!(parse_stats(&json!(null)).is_err());
+        assert!(parse(json!(null)).is_err());
     }
 }

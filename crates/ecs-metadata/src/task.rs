@@ -1,9 +1,8 @@
 //! The task document (`/task`, and each element of `/tasks`) and its containers.
 
-use crate::ShapeError;
-use crate::json::{kind, number, object, string};
-use crate::time::parse_rfc3339;
-use serde_json::{Map, Value};
+use crate::DocumentError;
+use crate::lenient::{List, Num, Obj, OneOrMany, Text, Time};
+use serde::Deserialize;
 
 /// One ECS task as the metadata endpoint describes it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -98,120 +97,213 @@ impl Container {
     }
 }
 
-impl Task {
-    /// Reads a task object. Anything but an object is a [`ShapeError`]; inside it, unknown
-    /// fields are ignored and missing or mistyped ones are left empty.
-    pub fn from_json(value: &Value) -> Result<Task, ShapeError> {
-        let Value::Object(task) = value else {
-            return Err(ShapeError {
-                expected: "a task object",
-                found: kind(value),
-            });
-        };
-        let limits = object(task, "Limits");
-        let storage = object(task, "EphemeralStorageMetrics");
-        Ok(Task {
-            cluster: string(task, "Cluster"),
-            task_arn: string(task, "TaskARN"),
-            family: string(task, "Family"),
-            revision: string(task, "Revision"),
-            desired_status: string(task, "DesiredStatus"),
-            known_status: string(task, "KnownStatus"),
-            availability_zone: string(task, "AvailabilityZone"),
-            launch_type: string(task, "LaunchType"),
-            service_name: string(task, "ServiceName"),
-            cpu_limit_vcpus: limits.and_then(|l| number(l, "CPU")),
-            memory_limit_mib: limits.and_then(|l| number(l, "Memory")),
-            pull_started_at: timestamp(task, "PullStartedAt"),
-            pull_stopped_at: timestamp(task, "PullStoppedAt"),
-            ephemeral_storage_utilized_mib: storage.and_then(|s| number(s, "Utilized")),
-            ephemeral_storage_reserved_mib: storage.and_then(|s| number(s, "Reserved")),
-            clock: object(task, "ClockDrift").map(|clock| ClockDrift {
-                error_bound_ms: number(clock, "ClockErrorBound"),
-                synchronized: clock
-                    .get("ClockSynchronizationStatus")
-                    .and_then(Value::as_str)
+/// The task document as it arrives; every field lenient.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct RawTask {
+    #[serde(rename = "Cluster")]
+    cluster: Text,
+    #[serde(rename = "TaskARN")]
+    task_arn: Text,
+    #[serde(rename = "Family")]
+    family: Text,
+    #[serde(rename = "Revision")]
+    revision: Text,
+    #[serde(rename = "DesiredStatus")]
+    desired_status: Text,
+    #[serde(rename = "KnownStatus")]
+    known_status: Text,
+    #[serde(rename = "AvailabilityZone")]
+    availability_zone: Text,
+    #[serde(rename = "LaunchType")]
+    launch_type: Text,
+    #[serde(rename = "ServiceName")]
+    service_name: Text,
+    #[serde(rename = "Limits")]
+    limits: Obj<RawLimits>,
+    #[serde(rename = "PullStartedAt")]
+    pull_started_at: Time,
+    #[serde(rename = "PullStoppedAt")]
+    pull_stopped_at: Time,
+    #[serde(rename = "EphemeralStorageMetrics")]
+    ephemeral_storage: Obj<RawEphemeralStorage>,
+    #[serde(rename = "ClockDrift")]
+    clock: Obj<RawClockDrift>,
+    #[serde(rename = "Containers")]
+    containers: List<RawContainer>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct RawLimits {
+    #[serde(rename = "CPU")]
+    cpu: Num,
+    #[serde(rename = "Memory")]
+    memory: Num,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct RawEphemeralStorage {
+    #[serde(rename = "Utilized")]
+    utilized: Num,
+    #[serde(rename = "Reserved")]
+    reserved: Num,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct RawClockDrift {
+    #[serde(rename = "ClockErrorBound")]
+    error_bound: Num,
+    #[serde(rename = "ClockSynchronizationStatus")]
+    status: Text,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct RawContainer {
+    #[serde(rename = "DockerId")]
+    docker_id: Text,
+    #[serde(rename = "Name")]
+    name: Text,
+    #[serde(rename = "Image")]
+    image: Text,
+    #[serde(rename = "ImageID")]
+    image_id: Text,
+    #[serde(rename = "DesiredStatus")]
+    desired_status: Text,
+    #[serde(rename = "KnownStatus")]
+    known_status: Text,
+    #[serde(rename = "Type")]
+    container_type: Text,
+    #[serde(rename = "ExitCode")]
+    exit_code: Num,
+    #[serde(rename = "Limits")]
+    limits: Obj<RawLimits>,
+    #[serde(rename = "StartedAt")]
+    started_at: Time,
+    #[serde(rename = "RestartCount")]
+    restart_count: Num,
+    #[serde(rename = "Health")]
+    health: Obj<RawHealth>,
+    #[serde(rename = "Networks")]
+    networks: List<RawNetwork>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct RawHealth {
+    status: Text,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct RawNetwork {
+    #[serde(rename = "NetworkMode")]
+    network_mode: Text,
+}
+
+impl From<RawTask> for Task {
+    fn from(raw: RawTask) -> Task {
+        let limits = raw.limits.0.unwrap_or_default();
+        let storage = raw.ephemeral_storage.0.unwrap_or_default();
+        Task {
+            cluster: raw.cluster.0,
+            task_arn: raw.task_arn.0,
+            family: raw.family.0,
+            revision: raw.revision.0,
+            desired_status: raw.desired_status.0,
+            known_status: raw.known_status.0,
+            availability_zone: raw.availability_zone.0,
+            launch_type: raw.launch_type.0,
+            service_name: raw.service_name.0,
+            cpu_limit_vcpus: limits.cpu.0,
+            memory_limit_mib: limits.memory.0,
+            pull_started_at: raw.pull_started_at.0,
+            pull_stopped_at: raw.pull_stopped_at.0,
+            ephemeral_storage_utilized_mib: storage.utilized.0,
+            ephemeral_storage_reserved_mib: storage.reserved.0,
+            clock: raw.clock.0.map(|clock| ClockDrift {
+                error_bound_ms: clock.error_bound.0,
+                synchronized: Some(clock.status.0)
+                    .filter(|status| !status.is_empty())
                     .map(|status| status == "SYNCHRONIZED"),
             }),
-            containers: task
-                .get("Containers")
-                .and_then(Value::as_array)
-                .map(|list| {
-                    list.iter()
-                        .filter_map(Value::as_object)
-                        .map(container)
-                        .collect()
-                })
-                .unwrap_or_default(),
-        })
+            containers: raw
+                .containers
+                .0
+                .unwrap_or_default()
+                .into_iter()
+                .map(Container::from)
+                .collect(),
+        }
     }
 }
 
-fn container(c: &Map<String, Value>) -> Container {
-    let limits = object(c, "Limits");
-    let container_type = string(c, "Type");
-    Container {
-        docker_id: string(c, "DockerId"),
-        name: string(c, "Name"),
-        image: string(c, "Image"),
-        image_id: string(c, "ImageID"),
-        desired_status: string(c, "DesiredStatus"),
-        known_status: string(c, "KnownStatus"),
-        container_type: if container_type.is_empty() {
-            "NORMAL".to_owned()
-        } else {
-            container_type
-        },
-        exit_code: number(c, "ExitCode"),
-        cpu_units: limits.and_then(|l| number(l, "CPU")),
-        memory_limit_mib: limits.and_then(|l| number(l, "Memory")),
-        started_at: timestamp(c, "StartedAt"),
-        restart_count: number(c, "RestartCount"),
-        health_status: object(c, "Health")
-            .and_then(|health| health.get("status"))
-            .and_then(Value::as_str)
-            .map(str::to_owned),
-        network_mode: c
-            .get("Networks")
-            .and_then(Value::as_array)
-            .and_then(|networks| networks.first())
-            .and_then(Value::as_object)
-            .map(|network| string(network, "NetworkMode"))
-            .filter(|mode| !mode.is_empty()),
+impl From<RawContainer> for Container {
+    fn from(raw: RawContainer) -> Container {
+        let limits = raw.limits.0.unwrap_or_default();
+        let container_type = raw.container_type.0;
+        Container {
+            docker_id: raw.docker_id.0,
+            name: raw.name.0,
+            image: raw.image.0,
+            image_id: raw.image_id.0,
+            desired_status: raw.desired_status.0,
+            known_status: raw.known_status.0,
+            container_type: if container_type.is_empty() {
+                "NORMAL".to_owned()
+            } else {
+                container_type
+            },
+            exit_code: raw.exit_code.0,
+            cpu_units: limits.cpu.0,
+            memory_limit_mib: limits.memory.0,
+            started_at: raw.started_at.0,
+            restart_count: raw.restart_count.0,
+            health_status: raw
+                .health
+                .0
+                .map(|health| health.status.0)
+                .filter(|s| !s.is_empty()),
+            network_mode: raw
+                .networks
+                .0
+                .unwrap_or_default()
+                .into_iter()
+                .next()
+                .map(|network| network.network_mode.0)
+                .filter(|mode| !mode.is_empty()),
+        }
     }
-}
-
-fn timestamp(object: &Map<String, Value>, key: &str) -> Option<f64> {
-    object
-        .get(key)
-        .and_then(Value::as_str)
-        .and_then(parse_rfc3339)
 }
 
 /// Reads `/task` (one object) or `/tasks` (an array of objects) into a list of tasks.
-/// Elements of an array that are not objects are skipped.
-pub fn parse_tasks(value: &Value) -> Result<Vec<Task>, ShapeError> {
-    match value {
-        Value::Array(items) => Ok(items
-            .iter()
-            .filter_map(|item| Task::from_json(item).ok())
-            .collect()),
-        Value::Object(_) => Ok(vec![Task::from_json(value)?]),
-        other => Err(ShapeError {
-            expected: "a task object or an array of tasks",
-            found: kind(other),
-        }),
-    }
+/// Elements of an array that are not objects are skipped; unknown fields are ignored and
+/// fields of the wrong type are left empty. Text that is not JSON, or JSON that is neither an
+/// object nor an array, is a [`DocumentError`].
+pub fn parse_tasks(body: &[u8]) -> Result<Vec<Task>, DocumentError> {
+    let tasks: OneOrMany<RawTask> =
+        serde_json::from_slice(body).map_err(|source| DocumentError {
+            what: "task metadata",
+            source,
+        })?;
+    Ok(tasks.0.into_iter().map(Task::from).collect())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
+
+    fn parse(value: Value) -> Result<Vec<Task>, DocumentError> {
+        parse_tasks(value.to_string().as_bytes())
+    }
 
     #[test]
     fn reads_known_fields_and_ignores_the_rest() {
-        let task = Task::from_json(&json!({
+        let tasks = parse(json!({
             "Cluster": "c", "TaskARN": "arn", "Family": "f", "Revision": 7,
             "Limits": {"CPU": 0.25, "Memory": 512},
             "PullStartedAt": "1970-01-03T00:00:00Z",
@@ -226,6 +318,7 @@ mod tests {
             ]
         }))
         .expect("an object is a task");
+        let task = &tasks[0];
         assert_eq!(task.revision, "7");
         assert_eq!(task.cpu_limit_vcpus, Some(0.25));
         assert_eq!(task.memory_limit_mib, Some(512.0));
@@ -249,9 +342,18 @@ mod tests {
 
     #[test]
     fn rejects_documents_that_are_not_tasks() {
-        assert!(Task::from_json(&Value::Null).is_err());
-        assert!(parse_tasks(&json!("text")).is_err());
-        assert_eq!(parse_tasks(&json!([{}, 1, null])).map(|t| t.len()), Ok(1));
-        assert_eq!(Task::from_json(&json!({})), Ok(Task::default()));
+        for bad in [
+            &b"null"[..],
+            b"\"text\"",
+            b"42",
+            b"",
+            b"{\"Cluster\": ",
+            b"{} trailing",
+        ] {
+            let error = parse_tasks(bad).expect_err("not a task document");
+            assert!(error.to_string().contains("task metadata"), "{error}");
+        }
+        assert_eq!(parse(json!([{}, 1, null])).map(|t| t.len()).ok(), Some(1));
+        assert_eq!(parse(json!({})).ok(), Some(vec![Task::default()]));
     }
 }

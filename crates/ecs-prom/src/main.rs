@@ -63,6 +63,7 @@ fn run_exporter(flags: cli::ExporterFlags) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async {
+        let shutdown = shutdown_signal()?;
         let listener = tokio::net::TcpListener::bind(&address)
             .await
             .with_context(|| format!("listening on {address}"))?;
@@ -72,7 +73,7 @@ fn run_exporter(flags: cli::ExporterFlags) -> anyhow::Result<()> {
             scope = ?config.scope,
             "ecs-prom exporter listening"
         );
-        ecs_exporter::run(config, listener, shutdown_signal())
+        ecs_exporter::run(config, listener, shutdown)
             .await
             .context("serving metrics")
     })?;
@@ -80,24 +81,21 @@ fn run_exporter(flags: cli::ExporterFlags) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Completes on SIGTERM (how ECS stops a container) or Ctrl-C.
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
+/// Registers for SIGTERM (how ECS stops a container) and Ctrl-C, and returns a future that
+/// completes on either. Registration happens here, before the caller announces that it is
+/// serving, so a signal that arrives right after start-up is never missed.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    _ = interrupt => {}
-                    _ = terminate.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = interrupt.await;
-            }
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    Ok(async move {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    let _ = interrupt.await;
-    tracing::info!("shutting down");
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+    })
 }

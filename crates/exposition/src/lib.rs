@@ -103,6 +103,10 @@ pub fn encode(families: &[Family], out: &mut String) {
 }
 
 fn escape_help(text: &str, out: &mut String) {
+    if !text.contains(['\\', '\n']) {
+        out.push_str(text);
+        return;
+    }
     for c in text.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
@@ -113,6 +117,10 @@ fn escape_help(text: &str, out: &mut String) {
 }
 
 fn escape_label_value(text: &str, out: &mut String) {
+    if !text.contains(['\\', '\n', '"']) {
+        out.push_str(text);
+        return;
+    }
     for c in text.chars() {
         match c {
             '\\' => out.push_str("\\\\"),

@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""Benchmark: CPU time per scrape and resident memory of `ecs-prom exporter`, side by side with
+node_exporter (Debian's prometheus-node-exporter) run with every collector disabled, which is
+the floor of a Go exporter: its HTTP server, Go runtime and self-metrics, and nothing else.
+
+Each exporter is scraped N times over one keep-alive connection, one scrape at a time, like
+Prometheus does. CPU time comes from /proc/<pid>/stat (utime + stime), resident memory from
+/proc/<pid>/status (VmRSS) after the last scrape. ecs-prom reads a captured 3-container task
+from scripts/serve-fixtures.py on every scrape (two HTTP requests and two JSON documents);
+node_exporter reads nothing.
+
+Usage: bench/exporter.py [--scrapes 10000]      (needs: cargo, prometheus-node-exporter)
+"""
+import argparse
+import http.client
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(port):
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"nothing listens on port {port}")
+
+
+def cpu_seconds(pid):
+    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime (fields 14, 15)
+
+
+def rss_mib(pid):
+    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def measure(name, pid, port, scrapes):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    sizes = set()
+
+    def scrape():
+        connection.request("GET", "/metrics")
+        response = connection.getresponse()
+        body = response.read()
+        if response.status != 200:
+            raise SystemExit(f"{name}: HTTP {response.status}: {body[:200]!r}")
+        sizes.add(len(body))
+
+    for _ in range(100):  # warm up
+        scrape()
+    cpu_before, wall_before = cpu_seconds(pid), time.monotonic()
+    for _ in range(scrapes):
+        scrape()
+    cpu, wall = cpu_seconds(pid) - cpu_before, time.monotonic() - wall_before
+    return {
+        "name": name,
+        "cpu_us": cpu / scrapes * 1e6,
+        "rss": rss_mib(pid),
+        "wall_ms": wall / scrapes * 1e3,
+        "bytes": max(sizes),
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scrapes", type=int, default=10_000)
+    parser.add_argument("--fixture", default="fargate", help="a 3-container fixture: fargate or ec2-bridge")
+    args = parser.parse_args()
+
+    subprocess.run(["cargo", "build", "--release", "--locked", "--quiet", "--bin", "ecs-prom"], cwd=ROOT, check=True)
+    target = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+    binary = target / "release" / "ecs-prom"
+    node_exporter = "/usr/bin/prometheus-node-exporter"
+    if not os.path.exists(node_exporter):
+        raise SystemExit("install Debian's prometheus-node-exporter first")
+
+    processes = []
+    try:
+        fixture_port, ecs_port, node_port = free_port(), free_port(), free_port()
+        processes.append(subprocess.Popen(
+            [sys.executable, ROOT / "scripts" / "serve-fixtures.py", "--port", str(fixture_port), "--fixture", args.fixture],
+            stdout=subprocess.DEVNULL))
+        wait_for(fixture_port)
+        ecs = subprocess.Popen(
+            [binary, "exporter", "--web.listen-address", f"127.0.0.1:{ecs_port}",
+             "--ecs.metadata-uri", f"http://127.0.0.1:{fixture_port}/v4/{args.fixture}", "--log.level", "warn"])
+        processes.append(ecs)
+        node = subprocess.Popen(
+            [node_exporter, "--collector.disable-defaults", f"--web.listen-address=127.0.0.1:{node_port}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        processes.append(node)
+        wait_for(ecs_port)
+        wait_for(node_port)
+
+        rows = [
+            measure("ecs-prom exporter", ecs.pid, ecs_port, args.scrapes),
+            measure("node_exporter, no collectors (Go floor)", node.pid, node_port, args.scrapes),
+        ]
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait()
+
+    ours, floor = rows
+    print(f"\n{args.scrapes} scrapes each, one at a time over keep-alive; fixture '{args.fixture}'\n")
+    print("| exporter | CPU per scrape | resident memory after | wall time per scrape | response size |")
+    print("|---|---|---|---|---|")
+    for row in rows:
+        print(f"| {row['name']} | {row['cpu_us']:.0f} µs | {row['rss']:.1f} MiB | {row['wall_ms']:.2f} ms | {row['bytes']} B |")
+    print(f"\necs-prom / Go floor: CPU {ours['cpu_us'] / floor['cpu_us']:.2f}x, memory {ours['rss'] / floor['rss']:.2f}x"
+          " (goals: CPU under 0.33x, memory under 4 MiB)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,351 @@
+//! Lenient deserialisation straight from JSON text: a value of the wrong type reads as
+//! absent (and is skipped without being built), so one odd field never costs a document,
+//! and no intermediate `serde_json::Value` tree is allocated on every scrape.
+
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use std::fmt;
+use std::marker::PhantomData;
+
+/// Implements the visitor methods for every JSON type a lenient reader does not want:
+/// the value is consumed and read as the default.
+macro_rules! absent_otherwise {
+    ($($method:ident($($arg:ty)?)),* $(,)?) => {
+        $(absent_otherwise!(@one $method $($arg)?);)*
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(Default::default())
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(Default::default())
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(Default::default())
+        }
+    };
+    (@one $method:ident $arg:ty) => {
+        fn $method<E: de::Error>(self, _: $arg) -> Result<Self::Value, E> {
+            Ok(Default::default())
+        }
+    };
+}
+
+fn skip_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<(), A::Error> {
+    while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+    Ok(())
+}
+
+/// A JSON number as `f64`; anything else is `None`.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub(crate) struct Num(pub Option<f64>);
+
+impl<'de> Deserialize<'de> for Num {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Num;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a number")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Num, E> {
+                Ok(Num(Some(v as f64)))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Num, E> {
+                Ok(Num(Some(v as f64)))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Num, E> {
+                Ok(Num(Some(v)))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Num, A::Error> {
+                skip_map(map).map(|()| Num(None))
+            }
+            absent_otherwise!(visit_bool(bool), visit_str(&str));
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+/// A JSON string; a number is written out (some producers send `Revision` as a number);
+/// anything else is `""`.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub(crate) struct Text(pub String);
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Text;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Text, E> {
+                Ok(Text(v.to_owned()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Text, E> {
+                Ok(Text(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Text, A::Error> {
+                skip_map(map).map(|()| Text::default())
+            }
+            absent_otherwise!(visit_bool(bool));
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+/// An RFC 3339 timestamp string as seconds since the Unix epoch; anything else, or a
+/// timestamp [`crate::time::parse_rfc3339`] rejects, is `None`.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub(crate) struct Time(pub Option<f64>);
+
+impl<'de> Deserialize<'de> for Time {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Time;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a timestamp")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Time, E> {
+                Ok(Time(crate::time::parse_rfc3339(v)))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Time, A::Error> {
+                skip_map(map).map(|()| Time(None))
+            }
+            absent_otherwise!(
+                visit_bool(bool),
+                visit_u64(u64),
+                visit_i64(i64),
+                visit_f64(f64)
+            );
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+/// A JSON object read as `T` (whose fields are lenient in turn); anything else is `None`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Obj<T>(pub Option<T>);
+
+impl<T> Default for Obj<T> {
+    fn default() -> Self {
+        Obj(None)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Obj<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = Obj<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Obj<T>, A::Error> {
+                T::deserialize(MapAccessDeserializer::new(map)).map(|t| Obj(Some(t)))
+            }
+            absent_otherwise!(
+                visit_bool(bool),
+                visit_u64(u64),
+                visit_i64(i64),
+                visit_f64(f64),
+                visit_str(&str)
+            );
+        }
+        deserializer.deserialize_any(V(PhantomData))
+    }
+}
+
+/// A JSON array whose object elements are read as `T`; other elements are skipped, and a
+/// value that is not an array reads as `None`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct List<T>(pub Option<Vec<T>>);
+
+impl<T> Default for List<T> {
+    fn default() -> Self {
+        List(None)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for List<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = List<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an array")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<List<T>, A::Error> {
+                let mut items = Vec::new();
+                while let Some(Obj(item)) = seq.next_element::<Obj<T>>()? {
+                    items.extend(item);
+                }
+                Ok(List(Some(items)))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<List<T>, A::Error> {
+                skip_map(map).map(|()| List::default())
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<List<T>, E> {
+                Ok(List::default())
+            }
+            fn visit_none<E: de::Error>(self) -> Result<List<T>, E> {
+                Ok(List::default())
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<List<T>, E> {
+                Ok(List::default())
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<List<T>, E> {
+                Ok(List::default())
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<List<T>, E> {
+                Ok(List::default())
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<List<T>, E> {
+                Ok(List::default())
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<List<T>, E> {
+                Ok(List::default())
+            }
+        }
+        deserializer.deserialize_any(V(PhantomData))
+    }
+}
+
+/// A JSON object's entries whose values are objects, read as `T`, in document order; other
+/// entries are skipped, and a value that is not an object reads as empty.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Entries<T>(pub Vec<(String, T)>);
+
+impl<T> Default for Entries<T> {
+    fn default() -> Self {
+        Entries(Vec::new())
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Entries<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = Entries<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entries<T>, A::Error> {
+                let mut entries = Vec::new();
+                while let Some((key, Obj(value))) = map.next_entry::<String, Obj<T>>()? {
+                    if let Some(value) = value {
+                        entries.push((key, value));
+                    }
+                }
+                Ok(Entries(entries))
+            }
+            absent_otherwise!(
+                visit_bool(bool),
+                visit_u64(u64),
+                visit_i64(i64),
+                visit_f64(f64),
+                visit_str(&str)
+            );
+        }
+        deserializer.deserialize_any(V(PhantomData))
+    }
+}
+
+/// A whole document: one JSON object read as `T`, or an array whose object elements are
+/// read as `T` (other elements skipped). Any other JSON value is an error.
+pub(crate) struct OneOrMany<T>(pub Vec<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMany<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = OneOrMany<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object or an array of objects")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<OneOrMany<T>, A::Error> {
+                T::deserialize(MapAccessDeserializer::new(map)).map(|one| OneOrMany(vec![one]))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<OneOrMany<T>, A::Error> {
+                let mut items = Vec::new();
+                while let Some(Obj(item)) = seq.next_element::<Obj<T>>()? {
+                    items.extend(item);
+                }
+                Ok(OneOrMany(items))
+            }
+        }
+        deserializer.deserialize_any(V(PhantomData))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default)]
+    struct Sample {
+        n: Num,
+        t: Text,
+        at: Time,
+        o: Obj<Inner>,
+        l: List<Inner>,
+        e: Entries<Inner>,
+    }
+
+    #[derive(Debug, Default, Deserialize, PartialEq)]
+    #[serde(default)]
+    struct Inner {
+        x: Num,
+    }
+
+    fn read(text: &str) -> Sample {
+        serde_json::from_str(text).expect("lenient types accept any JSON value")
+    }
+
+    #[test]
+    fn reads_values_of_the_expected_type() {
+        let s = read(
+            r#"{"n": 18446744073709551615, "t": 7, "at": "1970-01-02T00:00:00Z",
+            "o": {"x": -1}, "l": [{"x": 1}, 2, null, {"x": "no"}], "e": {"a": {"x": 3}, "b": null}, "other": [1]}"#,
+        );
+        assert_eq!(s.n, Num(Some(u64::MAX as f64)));
+        assert_eq!(s.t, Text("7".into()));
+        assert_eq!(s.at, Time(Some(86_400.0)));
+        assert_eq!(s.o.0, Some(Inner { x: Num(Some(-1.0)) }));
+        assert_eq!(
+            s.l.0,
+            Some(vec![Inner { x: Num(Some(1.0)) }, Inner { x: Num(None) }])
+        );
+        assert_eq!(s.e.0, vec![("a".to_owned(), Inner { x: Num(Some(3.0)) })]);
+    }
+
+    #[test]
+    fn reads_values_of_other_types_as_absent() {
+        for value in [
+            "null",
+            "true",
+            "\"s\"",
+            "1.5e300",
+            "[1, [2]]",
+            "{\"deep\": 1}",
+        ] {
+            let text = format!(
+                r#"{{"n": {value}, "t": {value}, "at": {value}, "o": {value}, "l": {value}, "e": {value}}}"#
+            );
+            let s: Sample = serde_json::from_str(&text).expect("never an error");
+            assert!(s.at.0.is_none() && s.e.0.is_empty(), "{value}");
+            assert_eq!(s.l.0.is_some(), value.starts_with('['), "{value}");
+        }
+    }
+}
