@@ -39,8 +39,9 @@ def main():
 
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
-        # Headers and body go out in separate writes: without this, Nagle's algorithm and
-        # the client's delayed ACK add 40 ms to every response.
+        # Send headers and body in one write, as the ECS agent does: separate small writes
+        # meet Nagle's algorithm and the client's delayed ACK, which add 40 ms per response.
+        wbufsize = 1 << 16
         disable_nagle_algorithm = True
 
         def do_GET(self):

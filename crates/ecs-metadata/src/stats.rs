@@ -2,9 +2,11 @@
 //! figures derived from it.
 
 use crate::DocumentError;
-use crate::lenient::{Entries, List, Num, Obj, OneOrMany, Text, Time};
+use crate::lenient::{Entries, List, Num, Obj, OneOrMany, Time, absent_otherwise, skip_map};
 use serde::Deserialize;
+use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::collections::HashMap;
+use std::fmt;
 
 /// Docker stats of one running container, in the units the metrics use.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -183,8 +185,49 @@ struct RawBlkio {
 #[derive(Default, Deserialize)]
 #[serde(default)]
 struct RawBlkioEntry {
-    op: Text,
+    op: BlkioOp,
     value: Num,
+}
+
+/// The `op` of a blkio entry, compared without allocating: the arrays are long (six ops per
+/// device on cgroup v1) and read on every scrape.
+#[derive(Default, PartialEq)]
+enum BlkioOp {
+    Read,
+    Write,
+    #[default]
+    Other,
+}
+
+impl<'de> Deserialize<'de> for BlkioOp {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = BlkioOp;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a blkio op")
+            }
+            fn visit_str<E: de::Error>(self, op: &str) -> Result<BlkioOp, E> {
+                Ok(if op.eq_ignore_ascii_case("read") {
+                    BlkioOp::Read
+                } else if op.eq_ignore_ascii_case("write") {
+                    BlkioOp::Write
+                } else {
+                    BlkioOp::Other
+                })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<BlkioOp, A::Error> {
+                skip_map(map).map(|()| BlkioOp::Other)
+            }
+            absent_otherwise!(
+                visit_bool(bool),
+                visit_u64(u64),
+                visit_i64(i64),
+                visit_f64(f64)
+            );
+        }
+        deserializer.deserialize_any(V)
+    }
 }
 
 #[derive(Default, Deserialize)]
@@ -293,14 +336,14 @@ fn block_io(
 ) -> (Option<f64>, Option<f64>) {
     match entries {
         Some(entries) => {
-            let sum = |op: &str| {
+            let sum = |op: BlkioOp| {
                 entries
                     .iter()
-                    .filter(|e| e.op.0.eq_ignore_ascii_case(op))
+                    .filter(|e| e.op == op)
                     .filter_map(|e| e.value.0)
                     .sum()
             };
-            (Some(sum("read")), Some(sum("write")))
+            (Some(sum(BlkioOp::Read)), Some(sum(BlkioOp::Write)))
         }
         None => {
             let storage = storage.unwrap_or_default();

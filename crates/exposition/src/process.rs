@@ -53,7 +53,7 @@ pub fn families() -> Vec<Family> {
             entries.count() as f64,
         ));
     }
-    if let Some(max) = rustix::process::getrlimit(rustix::process::Resource::Nofile).current {
+    if let Some(max) = max_fds() {
         families.push(gauge(
             "process_max_fds",
             "Maximum number of open file descriptors of this process.",
@@ -71,9 +71,24 @@ struct Stat {
     rss_pages: u64,
 }
 
+/// Reads `/proc/self/stat` through a descriptor kept open for the life of the process: one
+/// `pread` per scrape instead of open, stat, read and close.
 fn read_stat() -> Option<Stat> {
-    let text = std::fs::read_to_string("/proc/self/stat").ok()?;
-    parse_stat(&text)
+    use std::os::unix::fs::FileExt;
+    static STAT: OnceLock<Option<std::fs::File>> = OnceLock::new();
+    let file = STAT
+        .get_or_init(|| std::fs::File::open("/proc/self/stat").ok())
+        .as_ref()?;
+    let mut buffer = [0u8; 2048];
+    let length = file.read_at(&mut buffer, 0).ok()?;
+    parse_stat(std::str::from_utf8(&buffer[..length]).ok()?)
+}
+
+/// The soft limit on open files, read once: a process's own limit does not change under it
+/// in practice.
+fn max_fds() -> Option<u64> {
+    static MAX_FDS: OnceLock<Option<u64>> = OnceLock::new();
+    *MAX_FDS.get_or_init(|| rustix::process::getrlimit(rustix::process::Resource::Nofile).current)
 }
 
 /// Parses `/proc/<pid>/stat`. The command name (field 2) may hold spaces and parentheses,
