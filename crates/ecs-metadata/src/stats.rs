@@ -341,7 +341,8 @@ fn block_io(
                     .iter()
                     .filter(|e| e.op == op)
                     .filter_map(|e| e.value.0)
-                    .sum()
+                    // fold from +0: `sum` of no f64s is -0, which would be written as "-0".
+                    .fold(0.0, |total, value| total + value)
             };
             (Some(sum(BlkioOp::Read)), Some(sum(BlkioOp::Write)))
         }
