@@ -464,6 +464,12 @@ mod tests {
             (stats.block_io_read_bytes, stats.block_io_write_bytes),
             (Some(7.0), Some(8.0))
         );
+        let empty = one(json!({"blkio_stats": {"io_service_bytes_recursive": []}})).expect("stats");
+        assert!(
+            empty
+                .block_io_read_bytes
+                .is_some_and(|v| v == 0.0 && v.is_sign_positive())
+        );
     }
 
     #[test]
