@@ -93,29 +93,19 @@ def measure(name, pid, port, scrapes, headers):
     }
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scrapes", type=int, default=10_000)
-    parser.add_argument("--fixture", default="fargate", help="a 3-container fixture: fargate or ec2-bridge")
-    args = parser.parse_args()
-
-    subprocess.run(["cargo", "build", "--release", "--locked", "--quiet", "--bin", "ecs-prom"], cwd=ROOT, check=True)
-    target = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
-    binary = target / "release" / "ecs-prom"
+def run(binary, fixture, scrapes):
+    """Measures both exporters for one fixture; returns [(request style, [ours, floor])]."""
     node_exporter = "/usr/bin/prometheus-node-exporter"
-    if not os.path.exists(node_exporter):
-        raise SystemExit("install Debian's prometheus-node-exporter first")
-
     processes = []
     try:
         fixture_port, ecs_port, node_port = free_port(), free_port(), free_port()
         processes.append(subprocess.Popen(
-            [sys.executable, ROOT / "scripts" / "serve-fixtures.py", "--port", str(fixture_port), "--fixture", args.fixture],
+            [sys.executable, ROOT / "scripts" / "serve-fixtures.py", "--port", str(fixture_port), "--fixture", fixture],
             stdout=subprocess.DEVNULL))
         wait_for(fixture_port)
         ecs = subprocess.Popen(
             [binary, "exporter", "--web.listen-address", f"127.0.0.1:{ecs_port}",
-             "--ecs.metadata-uri", f"http://127.0.0.1:{fixture_port}/v4/{args.fixture}", "--log.level", "warn"])
+             "--ecs.metadata-uri", f"http://127.0.0.1:{fixture_port}/v4/{fixture}", "--log.level", "warn"])
         processes.append(ecs)
         node = subprocess.Popen(
             [node_exporter, "--collector.disable-defaults", f"--web.listen-address=127.0.0.1:{node_port}"],
@@ -123,30 +113,43 @@ def main():
         processes.append(node)
         wait_for(ecs_port)
         wait_for(node_port)
-
         runs = []
-        for label, headers in (("plain GET", {}), ("Prometheus' scrape headers (gzip accepted)", PROMETHEUS_HEADERS)):
-            runs.append((label, [
-                measure("ecs-prom exporter", ecs.pid, ecs_port, args.scrapes, headers),
-                measure("node_exporter, no collectors (Go floor)", node.pid, node_port, args.scrapes, headers),
+        for style, headers in (("plain GET", {}), ("Prometheus' scrape headers (gzip accepted)", PROMETHEUS_HEADERS)):
+            runs.append((style, [
+                measure("ecs-prom exporter", ecs.pid, ecs_port, scrapes, headers),
+                measure("node_exporter, no collectors (Go floor)", node.pid, node_port, scrapes, headers),
             ]))
+        return runs
     finally:
         for process in processes:
             process.terminate()
         for process in processes:
             process.wait()
 
-    print(f"\n{args.scrapes} scrapes per row, one at a time over keep-alive; fixture '{args.fixture}'")
-    print("(resident memory is read after each row's scrapes, so the second table's is after 2 x N)\n")
-    for label, (ours, floor) in runs:
-        print(f"{label}:\n")
-        print("| exporter | CPU per scrape (user + system) | resident memory after | wall time per scrape | response size |")
-        print("|---|---|---|---|---|")
-        for row in (ours, floor):
-            print(f"| {row['name']} | {row['cpu_us']:.0f} µs ({row['user_us']:.0f} + {row['system_us']:.0f}) "
-                  f"| {row['rss']:.1f} MiB | {row['wall_ms']:.2f} ms | {row['bytes']} B |")
-        print(f"\necs-prom / Go floor: CPU {ours['cpu_us'] / floor['cpu_us']:.2f}x, memory {ours['rss'] / floor['rss']:.2f}x"
-              " (goals: CPU under 0.33x, memory under 4 MiB)\n")
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scrapes", type=int, default=10_000)
+    parser.add_argument("--fixture", action="append", help="3-container fixtures to serve (default: fargate and ec2-bridge)")
+    args = parser.parse_args()
+    if not os.path.exists("/usr/bin/prometheus-node-exporter"):
+        raise SystemExit("install Debian's prometheus-node-exporter first")
+
+    subprocess.run(["cargo", "build", "--release", "--locked", "--quiet", "--bin", "ecs-prom"], cwd=ROOT, check=True)
+    binary = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release" / "ecs-prom"
+
+    print(f"{args.scrapes} scrapes per row, one at a time over keep-alive. Resident memory is read after each")
+    print(f"row's scrapes (the second row of a fixture after {2 * args.scrapes}). Goals: CPU under 0.33x the Go floor,")
+    print("memory under 4 MiB.\n")
+    print("| fixture | requests | exporter | CPU per scrape (user + system) | resident memory | wall time per scrape | response size | ecs-prom / floor |")
+    print("|---|---|---|---|---|---|---|---|")
+    for fixture in args.fixture or ["fargate", "ec2-bridge"]:
+        for style, (ours, floor) in run(binary, fixture, args.scrapes):
+            for row in (ours, floor):
+                ratio = (f"CPU {ours['cpu_us'] / floor['cpu_us']:.2f}x, memory {ours['rss'] / floor['rss']:.2f}x"
+                         if row is ours else "")
+                print(f"| {fixture} | {style} | {row['name']} | {row['cpu_us']:.0f} µs ({row['user_us']:.0f} + "
+                      f"{row['system_us']:.0f}) | {row['rss']:.1f} MiB | {row['wall_ms']:.2f} ms | {row['bytes']} B | {ratio} |")
 
 
 if __name__ == "__main__":

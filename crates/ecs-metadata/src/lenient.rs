@@ -3,39 +3,63 @@
 //! and no intermediate `serde_json::Value` tree is allocated on every scrape.
 
 use serde::de::value::MapAccessDeserializer;
-use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use std::fmt;
 use std::marker::PhantomData;
 
-/// Implements the visitor methods for every JSON type a lenient reader does not want:
-/// the value is consumed and read as the default.
+/// Implements visitor methods that consume a value of an unwanted JSON type and read it as
+/// the default: `absent_otherwise!(bool, str, seq, map)` for the types named (`bool`, `u64`,
+/// `i64`, `f64`, `str`, `seq`, `map`); `null` always reads as the default.
 macro_rules! absent_otherwise {
-    ($($method:ident($($arg:ty)?)),* $(,)?) => {
-        $(absent_otherwise!(@one $method $($arg)?);)*
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-            while seq.next_element::<IgnoredAny>()?.is_some() {}
+    ($($kind:ident),* $(,)?) => {
+        $(absent_otherwise!(@one $kind);)*
+        fn visit_unit<E: ::serde::de::Error>(self) -> Result<Self::Value, E> {
             Ok(Default::default())
         }
-        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(Default::default())
-        }
-        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        fn visit_none<E: ::serde::de::Error>(self) -> Result<Self::Value, E> {
             Ok(Default::default())
         }
     };
-    (@one $method:ident $arg:ty) => {
-        fn $method<E: de::Error>(self, _: $arg) -> Result<Self::Value, E> {
+    (@one seq) => {
+        fn visit_seq<A: ::serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            while seq.next_element::<::serde::de::IgnoredAny>()?.is_some() {}
+            Ok(Default::default())
+        }
+    };
+    (@one map) => {
+        fn visit_map<A: ::serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            while map.next_entry::<::serde::de::IgnoredAny, ::serde::de::IgnoredAny>()?.is_some() {}
+            Ok(Default::default())
+        }
+    };
+    (@one str) => {
+        fn visit_str<E: ::serde::de::Error>(self, _: &str) -> Result<Self::Value, E> {
+            Ok(Default::default())
+        }
+    };
+    (@one bool) => {
+        fn visit_bool<E: ::serde::de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(Default::default())
+        }
+    };
+    (@one u64) => {
+        fn visit_u64<E: ::serde::de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(Default::default())
+        }
+    };
+    (@one i64) => {
+        fn visit_i64<E: ::serde::de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(Default::default())
+        }
+    };
+    (@one f64) => {
+        fn visit_f64<E: ::serde::de::Error>(self, _: f64) -> Result<Self::Value, E> {
             Ok(Default::default())
         }
     };
 }
 
 pub(crate) use absent_otherwise;
-
-pub(crate) fn skip_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<(), A::Error> {
-    while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-    Ok(())
-}
 
 /// A JSON number as `f64`; anything else is `None`.
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
@@ -58,10 +82,7 @@ impl<'de> Deserialize<'de> for Num {
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Num, E> {
                 Ok(Num(Some(v)))
             }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Num, A::Error> {
-                skip_map(map).map(|()| Num(None))
-            }
-            absent_otherwise!(visit_bool(bool), visit_str(&str));
+            absent_otherwise!(bool, str, seq, map);
         }
         deserializer.deserialize_any(V)
     }
@@ -95,10 +116,7 @@ impl<'de> Deserialize<'de> for Text {
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Text, E> {
                 Ok(Text(v.to_string()))
             }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Text, A::Error> {
-                skip_map(map).map(|()| Text::default())
-            }
-            absent_otherwise!(visit_bool(bool));
+            absent_otherwise!(bool, seq, map);
         }
         deserializer.deserialize_any(V)
     }
@@ -120,15 +138,7 @@ impl<'de> Deserialize<'de> for Time {
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Time, E> {
                 Ok(Time(crate::time::parse_rfc3339(v)))
             }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Time, A::Error> {
-                skip_map(map).map(|()| Time(None))
-            }
-            absent_otherwise!(
-                visit_bool(bool),
-                visit_u64(u64),
-                visit_i64(i64),
-                visit_f64(f64)
-            );
+            absent_otherwise!(bool, u64, i64, f64, seq, map);
         }
         deserializer.deserialize_any(V)
     }
@@ -155,13 +165,7 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Obj<T> {
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Obj<T>, A::Error> {
                 T::deserialize(MapAccessDeserializer::new(map)).map(|t| Obj(Some(t)))
             }
-            absent_otherwise!(
-                visit_bool(bool),
-                visit_u64(u64),
-                visit_i64(i64),
-                visit_f64(f64),
-                visit_str(&str)
-            );
+            absent_otherwise!(bool, u64, i64, f64, str, seq);
         }
         deserializer.deserialize_any(V(PhantomData))
     }
@@ -193,30 +197,7 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for List<T> {
                 }
                 Ok(List(Some(items)))
             }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<List<T>, A::Error> {
-                skip_map(map).map(|()| List::default())
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<List<T>, E> {
-                Ok(List::default())
-            }
-            fn visit_none<E: de::Error>(self) -> Result<List<T>, E> {
-                Ok(List::default())
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<List<T>, E> {
-                Ok(List::default())
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<List<T>, E> {
-                Ok(List::default())
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<List<T>, E> {
-                Ok(List::default())
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<List<T>, E> {
-                Ok(List::default())
-            }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<List<T>, E> {
-                Ok(List::default())
-            }
+            absent_otherwise!(bool, u64, i64, f64, str, map);
         }
         deserializer.deserialize_any(V(PhantomData))
     }
@@ -250,13 +231,7 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Entries<T> {
                 }
                 Ok(Entries(entries))
             }
-            absent_otherwise!(
-                visit_bool(bool),
-                visit_u64(u64),
-                visit_i64(i64),
-                visit_f64(f64),
-                visit_str(&str)
-            );
+            absent_otherwise!(bool, u64, i64, f64, str, seq);
         }
         deserializer.deserialize_any(V(PhantomData))
     }

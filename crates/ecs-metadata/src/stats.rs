@@ -2,9 +2,9 @@
 //! figures derived from it.
 
 use crate::DocumentError;
-use crate::lenient::{Entries, List, Num, Obj, OneOrMany, Time, absent_otherwise, skip_map};
+use crate::lenient::{Entries, List, Num, Obj, OneOrMany, Time, absent_otherwise};
 use serde::Deserialize;
-use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Visitor};
 use std::collections::HashMap;
 use std::fmt;
 
@@ -216,15 +216,7 @@ impl<'de> Deserialize<'de> for BlkioOp {
                     BlkioOp::Other
                 })
             }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<BlkioOp, A::Error> {
-                skip_map(map).map(|()| BlkioOp::Other)
-            }
-            absent_otherwise!(
-                visit_bool(bool),
-                visit_u64(u64),
-                visit_i64(i64),
-                visit_f64(f64)
-            );
+            absent_otherwise!(bool, u64, i64, f64, seq, map);
         }
         deserializer.deserialize_any(V)
     }

@@ -74,7 +74,7 @@ pub fn encode(families: &[Family], out: &mut String) {
         out.push_str("# HELP ");
         out.push_str(family.name);
         out.push(' ');
-        escape_help(family.help, out);
+        escape(family.help, false, out);
         out.push_str("\n# TYPE ");
         out.push_str(family.name);
         out.push(' ');
@@ -90,7 +90,7 @@ pub fn encode(families: &[Family], out: &mut String) {
                     }
                     out.push_str(name);
                     out.push_str("=\"");
-                    escape_label_value(value, out);
+                    escape(value, true, out);
                     out.push('"');
                 }
                 out.push('}');
@@ -102,8 +102,11 @@ pub fn encode(families: &[Family], out: &mut String) {
     }
 }
 
-fn escape_help(text: &str, out: &mut String) {
-    if !text.bytes().any(|b| b == b'\\' || b == b'\n') {
+/// Escapes a help text (`quotes` false: backslash and newline) or a label value (`quotes`
+/// true: double quotes too), as the text format requires.
+fn escape(text: &str, quotes: bool, out: &mut String) {
+    let special = |b: u8| b == b'\\' || b == b'\n' || (quotes && b == b'"');
+    if !text.bytes().any(special) {
         out.push_str(text);
         return;
     }
@@ -111,21 +114,7 @@ fn escape_help(text: &str, out: &mut String) {
         match c {
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-}
-
-fn escape_label_value(text: &str, out: &mut String) {
-    if !text.bytes().any(|b| b == b'\\' || b == b'\n' || b == b'"') {
-        out.push_str(text);
-        return;
-    }
-    for c in text.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '"' => out.push_str("\\\""),
+            '"' if quotes => out.push_str("\\\""),
             c => out.push(c),
         }
     }
