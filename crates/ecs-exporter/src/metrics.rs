@@ -25,6 +25,16 @@ pub enum Scope {
     Instance,
 }
 
+impl Scope {
+    /// The scope as the `--ecs.scope` flag spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Task => "task",
+            Scope::Instance => "instance",
+        }
+    }
+}
+
 /// One metric family the exporter may serve.
 #[derive(Debug, Clone, Copy)]
 pub struct MetricDef {

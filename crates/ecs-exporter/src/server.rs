@@ -165,10 +165,7 @@ async fn ready(State(app): State<Arc<App>>) -> Response {
 async fn landing_page(State(app): State<Arc<App>>) -> Html<String> {
     let path = html_escape(&app.config.telemetry_path);
     let endpoint = html_escape(app.upstream.base_url());
-    let scope = match app.config.scope {
-        Scope::Task => "task",
-        Scope::Instance => "instance",
-    };
+    let scope = app.config.scope.as_str();
     Html(format!(
         "<!doctype html>\n<html><head><title>ecs-prom exporter</title></head><body>\n\
          <h1>ecs-prom exporter {version}</h1>\n\

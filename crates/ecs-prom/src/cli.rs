@@ -70,7 +70,12 @@ pub struct ExporterFlags {
     #[arg(long = "web.telemetry-path", env = env_vars::EXPORTER_TELEMETRY_PATH, default_value = "/metrics")]
     pub telemetry_path: String,
     /// Leave out the process_* metrics about the exporter itself.
-    #[arg(long = "web.disable-exporter-metrics", env = env_vars::EXPORTER_DISABLE_EXPORTER_METRICS)]
+    #[arg(
+        long = "web.disable-exporter-metrics",
+        env = env_vars::EXPORTER_DISABLE_EXPORTER_METRICS,
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     pub disable_exporter_metrics: bool,
     /// Base URL of the Task Metadata Endpoint [default: $ECS_CONTAINER_METADATA_URI_V4, else $ECS_CONTAINER_METADATA_URI].
     #[arg(long = "ecs.metadata-uri", env = env_vars::EXPORTER_METADATA_URI)]

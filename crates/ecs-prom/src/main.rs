@@ -70,7 +70,7 @@ fn run_exporter(flags: cli::ExporterFlags) -> anyhow::Result<()> {
         tracing::info!(
             address = %listener.local_addr().map(|a| a.to_string()).unwrap_or(address),
             metadata_uri = %config.metadata_url,
-            scope = ?config.scope,
+            scope = config.scope.as_str(),
             "ecs-prom exporter listening"
         );
         ecs_exporter::run(config, listener, shutdown)

@@ -108,6 +108,43 @@ fn bad_flag_values_are_clear_errors() {
 }
 
 #[test]
+fn boolean_environment_variables_accept_the_usual_spellings() {
+    for (value, accepted) in [
+        ("true", true),
+        ("1", true),
+        ("yes", true),
+        ("false", true),
+        ("0", true),
+        ("maybe", false),
+    ] {
+        let mut child = Command::new(BINARY)
+            .args([
+                "exporter",
+                "--web.listen-address",
+                "127.0.0.1:0",
+                "--ecs.metadata-uri",
+                "http://127.0.0.1:9/v4",
+            ])
+            .env_clear()
+            .env("ECS_PROM_WEB_DISABLE_EXPORTER_METRICS", value)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starts");
+        let mut first_line = String::new();
+        BufReader::new(child.stderr.take().expect("stderr"))
+            .read_line(&mut first_line)
+            .expect("output");
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(
+            first_line.contains("listening"),
+            accepted,
+            "{value}: {first_line}"
+        );
+    }
+}
+
+#[test]
 fn the_exporter_serves_and_stops_cleanly_on_sigterm() {
     let mut child = Command::new(BINARY)
         .args([
