@@ -68,12 +68,9 @@ pub async fn run(
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {
     let reading = app.upstream.read().await;
-    let tasks = match (&reading.metadata.result, &reading.last_good_tasks) {
-        (Ok(tasks), _) => Some((tasks, true)),
-        (Err(_), Some(tasks)) => Some((tasks, false)),
-        (Err(_), None) => None,
-    };
-    let Some((tasks, tasks_current)) = tasks.filter(|_| !reading.all_failed()) else {
+    // `last_good_tasks` is this reading's metadata when it was read, else the last good copy.
+    let tasks = reading.last_good_tasks.as_ref().filter(|_| !reading.all_failed());
+    let Some(tasks) = tasks else {
         let mut reasons = String::from("the ECS task metadata endpoint could not be read:\n");
         for (collector, error) in [
             ("metadata", reading.metadata.result.as_ref().err()),
@@ -96,7 +93,7 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
 
     let mut families = ecs_families(&Inputs {
         tasks,
-        tasks_current,
+        tasks_current: reading.metadata.result.is_ok(),
         stats: reading.stats.result.as_ref().ok(),
         scope: app.config.scope,
     });
