@@ -69,7 +69,10 @@ pub async fn run(
 async fn metrics(State(app): State<Arc<App>>) -> Response {
     let reading = app.upstream.read().await;
     // `last_good_tasks` is this reading's metadata when it was read, else the last good copy.
-    let tasks = reading.last_good_tasks.as_ref().filter(|_| !reading.all_failed());
+    let tasks = reading
+        .last_good_tasks
+        .as_ref()
+        .filter(|_| !reading.all_failed());
     let Some(tasks) = tasks else {
         let mut reasons = String::from("the ECS task metadata endpoint could not be read:\n");
         for (collector, error) in [

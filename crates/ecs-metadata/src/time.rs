@@ -72,6 +72,41 @@ pub fn parse_rfc3339(text: &str) -> Option<f64> {
     Some(seconds as f64 + nanos as f64 / 1e9)
 }
 
+/// Writes seconds since the Unix epoch as RFC 3339 in UTC with nanoseconds, the way the ECS
+/// agent writes timestamps (`2025-02-27T05:22:49.186680233Z`). Instants before the epoch are
+/// written as the epoch.
+pub fn format_rfc3339(seconds: f64) -> String {
+    let seconds = seconds.max(0.0);
+    let whole = seconds.floor() as i64;
+    let nanos = (((seconds - seconds.floor()) * 1e9).round() as i64).min(999_999_999);
+    let (days, second_of_day) = (whole.div_euclid(86_400), whole.rem_euclid(86_400));
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
+        second_of_day / 3600,
+        second_of_day / 60 % 60,
+        second_of_day % 60
+    )
+}
+
+/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_from_march = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
+    let month = if month_from_march < 10 {
+        month_from_march + 3
+    } else {
+        month_from_march - 9
+    };
+    (year_of_era + era * 400 + i64::from(month <= 2), month, day)
+}
+
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
 fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let year = if month <= 2 { year - 1 } else { year };
@@ -127,10 +162,31 @@ mod tests {
         }
     }
 
+    #[test]
+    fn formats_like_the_agent() {
+        // Reference: `date -u -d @1740633769.186680233 +%Y-%m-%dT%H:%M:%S.%NZ`.
+        assert_eq!(
+            format_rfc3339(1_740_633_769.25),
+            "2025-02-27T05:22:49.250000000Z"
+        );
+        assert_eq!(
+            format_rfc3339(951_782_400.0),
+            "2000-02-29T00:00:00.000000000Z"
+        );
+        assert_eq!(format_rfc3339(-5.0), "1970-01-01T00:00:00.000000000Z");
+    }
+
     proptest::proptest! {
         #[test]
         fn never_panics(text in ".{0,40}") {
             let _ = parse_rfc3339(&text);
+        }
+
+        #[test]
+        fn formatting_reads_back(seconds in 86_400u32..4_000_000_000u32, millis in 0u32..1000) {
+            let instant = f64::from(seconds) + f64::from(millis) / 1000.0;
+            let back = parse_rfc3339(&format_rfc3339(instant)).expect("own output parses");
+            proptest::prop_assert!((back - instant).abs() < 1e-6, "{instant} -> {back}");
         }
     }
 }

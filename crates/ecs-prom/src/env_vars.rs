@@ -22,3 +22,15 @@ pub const EXPORTER_METADATA_URI: &str = "ECS_PROM_ECS_METADATA_URI";
 pub const EXPORTER_SCOPE: &str = "ECS_PROM_ECS_SCOPE";
 /// `exporter --ecs.timeout`.
 pub const EXPORTER_TIMEOUT: &str = "ECS_PROM_ECS_TIMEOUT";
+/// `simulate --web.listen-address`.
+pub const SIMULATE_LISTEN_ADDRESS: &str = "ECS_PROM_SIMULATE_LISTEN_ADDRESS";
+/// `simulate --tasks`.
+pub const SIMULATE_TASKS: &str = "ECS_PROM_SIMULATE_TASKS";
+/// `simulate --seed`.
+pub const SIMULATE_SEED: &str = "ECS_PROM_SIMULATE_SEED";
+/// `simulate --fault.latency`.
+pub const SIMULATE_FAULT_LATENCY: &str = "ECS_PROM_SIMULATE_FAULT_LATENCY";
+/// `simulate --fault.error-rate`.
+pub const SIMULATE_FAULT_ERROR_RATE: &str = "ECS_PROM_SIMULATE_FAULT_ERROR_RATE";
+/// `simulate --fault.malformed-rate`.
+pub const SIMULATE_FAULT_MALFORMED_RATE: &str = "ECS_PROM_SIMULATE_FAULT_MALFORMED_RATE";

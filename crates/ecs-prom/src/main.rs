@@ -15,6 +15,7 @@ fn main() -> ExitCode {
     init_logging(cli.log_level, cli.log_format);
     let result = match cli.command {
         Command::Exporter(flags) => run_exporter(flags),
+        Command::Simulate(flags) => run_simulator(flags),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -79,6 +80,40 @@ fn run_exporter(flags: cli::ExporterFlags) -> anyhow::Result<()> {
     })?;
     tracing::info!("ecs-prom exporter stopped");
     Ok(())
+}
+
+fn run_simulator(flags: cli::SimulateFlags) -> anyhow::Result<()> {
+    let faults = ecs_simulator::Faults {
+        latency: flags.fault_latency,
+        error_rate: flags.fault_error_rate,
+        malformed_rate: flags.fault_malformed_rate,
+    };
+    // The simulated tasks started a minute ago, so their counters have history from the
+    // first scrape on.
+    let started = ecs_simulator::server::now() - 60.0;
+    let simulation = ecs_simulator::Simulation::new(flags.seed, usize::from(flags.tasks), started);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let shutdown = shutdown_signal()?;
+        let listener = tokio::net::TcpListener::bind(&flags.listen_address)
+            .await
+            .with_context(|| format!("listening on {}", flags.listen_address))?;
+        let server_url = format!("http://{}", listener.local_addr().context("reading the bound address")?);
+        // The base URLs go to standard output, one per line, for people and scripts alike.
+        println!("# ecs-prom simulate: {} simulated tasks; their metadata endpoints:", flags.tasks);
+        for task in &simulation.tasks {
+            println!(
+                "ECS_CONTAINER_METADATA_URI_V4={}  # {}",
+                ecs_simulator::server::metadata_uri(&server_url, &task.id),
+                task.platform.launch_type()
+            );
+        }
+        tracing::info!(address = %server_url, tasks = flags.tasks, seed = flags.seed, "ecs-prom simulate listening");
+        ecs_simulator::run(simulation, faults, listener, shutdown).await.context("serving the simulation")
+    })
 }
 
 /// Registers for SIGTERM (how ECS stops a container) and Ctrl-C, and returns a future that
