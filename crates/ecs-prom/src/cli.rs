@@ -30,6 +30,51 @@ pub enum Command {
     /// Serve a local ECS Task Metadata Endpoint v4 with simulated tasks whose numbers move,
     /// for trying ecs-prom without AWS.
     Simulate(SimulateFlags),
+    /// Run the instrumented demo web application, with its built-in load generator (traces go
+    /// to $OTEL_EXPORTER_OTLP_ENDPOINT when it is set).
+    DemoApp(DemoAppFlags),
+}
+
+/// `ecs-prom demo-app` flags.
+#[derive(Debug, Args)]
+pub struct DemoAppFlags {
+    /// Address to listen on (`:PORT` listens on every IPv4 interface).
+    #[arg(long = "web.listen-address", env = env_vars::DEMO_APP_LISTEN_ADDRESS, default_value = ":3000")]
+    pub listen_address: String,
+    /// Median latency of /work.
+    #[arg(long = "work.latency-median", env = env_vars::DEMO_APP_WORK_MEDIAN, default_value = "40ms", value_parser = parse_duration)]
+    pub work_median: Duration,
+    /// 99th percentile latency of /work.
+    #[arg(long = "work.latency-p99", env = env_vars::DEMO_APP_WORK_P99, default_value = "600ms", value_parser = parse_duration)]
+    pub work_p99: Duration,
+    /// URL that /external calls [default: the application's own /health].
+    #[arg(long = "external.url", env = env_vars::DEMO_APP_EXTERNAL_URL)]
+    pub external_url: Option<String>,
+    /// Deadline of the /external call.
+    #[arg(long = "external.timeout", env = env_vars::DEMO_APP_EXTERNAL_TIMEOUT, default_value = "2s", value_parser = parse_duration)]
+    pub external_timeout: Duration,
+    /// Requests per second the built-in load generator sends to the application (0: off).
+    #[arg(long = "load.rps", env = env_vars::DEMO_APP_LOAD_RPS, default_value_t = 5.0, value_parser = parse_rate)]
+    pub load_rps: f64,
+    /// Load generator workers sending requests in parallel.
+    #[arg(long = "load.concurrency", env = env_vars::DEMO_APP_LOAD_CONCURRENCY, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub load_concurrency: u16,
+    /// Do not count or time requests (to measure what the instrumentation costs).
+    #[arg(
+        long = "instrumentation.disable",
+        env = env_vars::DEMO_APP_DISABLE_INSTRUMENTATION,
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub disable_instrumentation: bool,
+}
+
+/// Parses a rate: a number from 0 to 100000.
+fn parse_rate(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(rate) if (0.0..=100_000.0).contains(&rate) => Ok(rate),
+        _ => Err(format!("{text:?} is not a rate from 0 to 100000")),
+    }
 }
 
 /// `ecs-prom simulate` flags.
@@ -172,7 +217,7 @@ impl ExporterFlags {
 }
 
 /// `:9779` means every IPv4 interface, as in Go programs; anything else is used as given.
-fn listen_address(flag: &str) -> String {
+pub fn listen_address(flag: &str) -> String {
     match flag.strip_prefix(':') {
         Some(port) => format!("0.0.0.0:{port}"),
         None => flag.to_owned(),
@@ -222,7 +267,7 @@ mod tests {
         argv.extend_from_slice(args);
         match Cli::try_parse_from(argv).expect("valid flags").command {
             Command::Exporter(flags) => flags,
-            Command::Simulate(_) => panic!("parsed an exporter command line"),
+            Command::Simulate(_) | Command::DemoApp(_) => panic!("parsed an exporter command line"),
         }
     }
 

@@ -34,3 +34,19 @@ pub const SIMULATE_FAULT_LATENCY: &str = "ECS_PROM_SIMULATE_FAULT_LATENCY";
 pub const SIMULATE_FAULT_ERROR_RATE: &str = "ECS_PROM_SIMULATE_FAULT_ERROR_RATE";
 /// `simulate --fault.malformed-rate`.
 pub const SIMULATE_FAULT_MALFORMED_RATE: &str = "ECS_PROM_SIMULATE_FAULT_MALFORMED_RATE";
+/// `demo-app --web.listen-address`.
+pub const DEMO_APP_LISTEN_ADDRESS: &str = "ECS_PROM_DEMO_APP_LISTEN_ADDRESS";
+/// `demo-app --work.latency-median`.
+pub const DEMO_APP_WORK_MEDIAN: &str = "ECS_PROM_DEMO_APP_WORK_LATENCY_MEDIAN";
+/// `demo-app --work.latency-p99`.
+pub const DEMO_APP_WORK_P99: &str = "ECS_PROM_DEMO_APP_WORK_LATENCY_P99";
+/// `demo-app --external.url`.
+pub const DEMO_APP_EXTERNAL_URL: &str = "ECS_PROM_DEMO_APP_EXTERNAL_URL";
+/// `demo-app --external.timeout`.
+pub const DEMO_APP_EXTERNAL_TIMEOUT: &str = "ECS_PROM_DEMO_APP_EXTERNAL_TIMEOUT";
+/// `demo-app --load.rps`.
+pub const DEMO_APP_LOAD_RPS: &str = "ECS_PROM_DEMO_APP_LOAD_RPS";
+/// `demo-app --load.concurrency`.
+pub const DEMO_APP_LOAD_CONCURRENCY: &str = "ECS_PROM_DEMO_APP_LOAD_CONCURRENCY";
+/// `demo-app --instrumentation.disable`.
+pub const DEMO_APP_DISABLE_INSTRUMENTATION: &str = "ECS_PROM_DEMO_APP_DISABLE_INSTRUMENTATION";

@@ -16,6 +16,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Exporter(flags) => run_exporter(flags),
         Command::Simulate(flags) => run_simulator(flags),
+        Command::DemoApp(flags) => run_demo_app(flags),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -113,6 +114,40 @@ fn run_simulator(flags: cli::SimulateFlags) -> anyhow::Result<()> {
         }
         tracing::info!(address = %server_url, tasks = flags.tasks, seed = flags.seed, "ecs-prom simulate listening");
         ecs_simulator::run(simulation, faults, listener, shutdown).await.context("serving the simulation")
+    })
+}
+
+fn run_demo_app(flags: cli::DemoAppFlags) -> anyhow::Result<()> {
+    let config = demo_app::Config {
+        work_median: flags.work_median,
+        work_p99: flags.work_p99.max(flags.work_median),
+        external_url: flags.external_url,
+        external_timeout: flags.external_timeout,
+        load_requests_per_second: flags.load_rps,
+        load_concurrency: usize::from(flags.load_concurrency),
+        instrumentation: !flags.disable_instrumentation,
+        otlp: demo_app::otlp::OtlpConfig::from_env(|key| std::env::var(key).ok()),
+    };
+    let address = cli::listen_address(&flags.listen_address);
+    // Under load the application serves many requests at once: use every core.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let shutdown = shutdown_signal()?;
+        let listener = tokio::net::TcpListener::bind(&address)
+            .await
+            .with_context(|| format!("listening on {address}"))?;
+        tracing::info!(
+            address = %listener.local_addr().map(|a| a.to_string()).unwrap_or(address),
+            load_rps = config.load_requests_per_second,
+            traces = config.otlp.as_ref().map(|o| o.traces_url.as_str()).unwrap_or("off"),
+            "ecs-prom demo-app listening"
+        );
+        demo_app::run(config, listener, shutdown)
+            .await
+            .context("serving the demo app")
     })
 }
 

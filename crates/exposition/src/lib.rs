@@ -15,6 +15,8 @@ pub enum MetricType {
     Counter,
     /// A value that can go up and down.
     Gauge,
+    /// Observations counted in cumulative buckets, with `_bucket`, `_sum` and `_count` samples.
+    Histogram,
 }
 
 impl MetricType {
@@ -22,6 +24,7 @@ impl MetricType {
         match self {
             MetricType::Counter => "counter",
             MetricType::Gauge => "gauge",
+            MetricType::Histogram => "histogram",
         }
     }
 }
@@ -29,6 +32,8 @@ impl MetricType {
 /// One sample: its label pairs (in the order given) and its value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
+    /// Appended to the family name: `""`, or `_bucket`, `_sum`, `_count` in a histogram.
+    pub suffix: &'static str,
     /// Label names and values. Names must be valid Prometheus label names.
     pub labels: Vec<(&'static str, String)>,
     /// The sample value.
@@ -61,7 +66,50 @@ impl Family {
 
     /// Adds a sample.
     pub fn push(&mut self, labels: Vec<(&'static str, String)>, value: f64) {
-        self.samples.push(Sample { labels, value });
+        self.samples.push(Sample {
+            suffix: "",
+            labels,
+            value,
+        });
+    }
+
+    /// Adds one histogram series: a `_bucket` sample per upper bound (cumulative counts, `le`
+    /// label added after `labels`, `+Inf` last), then `_sum` and `_count`.
+    pub fn push_histogram(
+        &mut self,
+        labels: &[(&'static str, String)],
+        buckets: &[(f64, u64)],
+        sum: f64,
+        count: u64,
+    ) {
+        for (upper_bound, cumulative) in buckets {
+            let mut le = String::new();
+            write_value(*upper_bound, &mut le);
+            let mut with_le = labels.to_vec();
+            with_le.push(("le", le));
+            self.samples.push(Sample {
+                suffix: "_bucket",
+                labels: with_le,
+                value: *cumulative as f64,
+            });
+        }
+        let mut with_le = labels.to_vec();
+        with_le.push(("le", "+Inf".to_owned()));
+        self.samples.push(Sample {
+            suffix: "_bucket",
+            labels: with_le,
+            value: count as f64,
+        });
+        self.samples.push(Sample {
+            suffix: "_sum",
+            labels: labels.to_vec(),
+            value: sum,
+        });
+        self.samples.push(Sample {
+            suffix: "_count",
+            labels: labels.to_vec(),
+            value: count as f64,
+        });
     }
 }
 
@@ -82,6 +130,7 @@ pub fn encode(families: &[Family], out: &mut String) {
         out.push('\n');
         for sample in &family.samples {
             out.push_str(family.name);
+            out.push_str(sample.suffix);
             if !sample.labels.is_empty() {
                 out.push('{');
                 for (i, (name, value)) in sample.labels.iter().enumerate() {
@@ -159,6 +208,21 @@ mod tests {
             render(&[a, empty]),
             "# HELP a_total Counts \\\\ things\\nwell.\n# TYPE a_total counter\n\
              a_total{x=\"1\",y=\"q\\\"\\\\\\n\"} 3\na_total 0.5\n"
+        );
+    }
+
+    #[test]
+    fn writes_histograms_with_cumulative_buckets() {
+        let mut h = Family::new("latency_milliseconds", "Latency.", MetricType::Histogram);
+        h.push_histogram(&[("path", "/a".into())], &[(10.0, 1), (2.5, 3)], 12.5, 4);
+        assert_eq!(
+            render(&[h]),
+            "# HELP latency_milliseconds Latency.\n# TYPE latency_milliseconds histogram\n\
+             latency_milliseconds_bucket{path=\"/a\",le=\"10\"} 1\n\
+             latency_milliseconds_bucket{path=\"/a\",le=\"2.5\"} 3\n\
+             latency_milliseconds_bucket{path=\"/a\",le=\"+Inf\"} 4\n\
+             latency_milliseconds_sum{path=\"/a\"} 12.5\n\
+             latency_milliseconds_count{path=\"/a\"} 4\n"
         );
     }
 

@@ -1,0 +1,216 @@
+//! The demo application's HTTP server: its endpoints, the middleware that counts, times and
+//! traces every request, and `run`, which also starts the load generator.
+
+use crate::load::{LoadConfig, generate};
+use crate::metrics::{RequestMetrics, method_label, path_label};
+use crate::otlp::{OtlpConfig, Span, Tracer, now_ns};
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::json;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+
+/// The application's finished configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Median latency of `/work`.
+    pub work_median: Duration,
+    /// 99th percentile latency of `/work`.
+    pub work_p99: Duration,
+    /// URL `/external` calls; `None` calls the application's own `/health`.
+    pub external_url: Option<String>,
+    /// Deadline of the `/external` call.
+    pub external_timeout: Duration,
+    /// Load generator settings; its target `None` means the application itself.
+    pub load_requests_per_second: f64,
+    /// Load generator workers.
+    pub load_concurrency: usize,
+    /// Whether requests are counted and timed (off only to measure what that costs).
+    pub instrumentation: bool,
+    /// Where traces go, if anywhere.
+    pub otlp: Option<OtlpConfig>,
+}
+
+struct App {
+    config: Config,
+    metrics: RequestMetrics,
+    tracer: Option<Tracer>,
+    client: Client<HttpConnector, Empty<Bytes>>,
+    own_url: String,
+}
+
+/// The application's routes; `own_url` is where it can reach itself.
+pub fn router(config: Config, own_url: String) -> Router {
+    let tracer = config.otlp.clone().map(Tracer::start);
+    let instrumentation = config.instrumentation;
+    let app = Arc::new(App {
+        config,
+        metrics: RequestMetrics::default(),
+        tracer,
+        client: Client::builder(TokioExecutor::new()).build(HttpConnector::new()),
+        own_url,
+    });
+    let routes = Router::new()
+        .route("/work", get(work))
+        .route("/health", get(health))
+        .route("/api/data", get(data))
+        .route("/external", get(external))
+        .route("/error", get(error))
+        .route("/metrics", get(metrics))
+        .fallback(not_found);
+    let routes = if instrumentation || app.tracer.is_some() {
+        routes.layer(middleware::from_fn_with_state(Arc::clone(&app), observe))
+    } else {
+        routes
+    };
+    routes.with_state(app)
+}
+
+/// Serves the application on `listener`, and loads it as configured, until `shutdown`.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let own_url = format!("http://{}", listener.local_addr()?);
+    let load = LoadConfig {
+        requests_per_second: config.load_requests_per_second,
+        concurrency: config.load_concurrency,
+        target: own_url.clone(),
+    };
+    let generator = tokio::spawn(generate(load));
+    let served = axum::serve(listener, router(config, own_url))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    generator.abort();
+    served
+}
+
+async fn observe(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    let method = method_label(request.method());
+    let path = path_label(request.uri().path());
+    let (started, started_ns) = (Instant::now(), now_ns());
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    if app.config.instrumentation {
+        app.metrics.observe(
+            method,
+            path,
+            status,
+            started.elapsed().as_secs_f64() * 1000.0,
+        );
+    }
+    if let Some(tracer) = &app.tracer {
+        tracer.record(Span {
+            name: format!("{method} {path}"),
+            start_ns: started_ns,
+            end_ns: now_ns(),
+            method,
+            path,
+            status,
+        });
+    }
+    response
+}
+
+/// A JSON response with the given status.
+fn json_response(status: StatusCode, body: serde_json::Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+async fn work(State(app): State<Arc<App>>) -> Response {
+    let took = crate::work::latency(app.config.work_median, app.config.work_p99);
+    tokio::time::sleep(took).await;
+    json_response(
+        StatusCode::OK,
+        json!({"work": "done", "took_ms": took.as_secs_f64() * 1000.0}),
+    )
+}
+
+async fn health() -> Response {
+    json_response(StatusCode::OK, json!({"status": "ok"}))
+}
+
+async fn data() -> Response {
+    let items: Vec<_> = (1..=5)
+        .map(|id| json!({"id": id, "name": format!("item-{id}")}))
+        .collect();
+    json_response(StatusCode::OK, json!({"items": items}))
+}
+
+async fn external(State(app): State<Arc<App>>) -> Response {
+    let url = app
+        .config
+        .external_url
+        .clone()
+        .unwrap_or_else(|| format!("{}/health", app.own_url));
+    let started = Instant::now();
+    let outcome = match http::Request::get(&url).body(Empty::new()) {
+        Ok(request) => match tokio::time::timeout(app.config.external_timeout, async {
+            let response = app.client.request(request).await?;
+            let status = response.status().as_u16();
+            let _ = response.into_body().collect().await;
+            Ok::<_, hyper_util::client::legacy::Error>(status)
+        })
+        .await
+        {
+            Ok(Ok(status)) => Ok(status),
+            Ok(Err(error)) => Err(error.to_string()),
+            Err(_) => Err(format!(
+                "no answer within {:?}",
+                app.config.external_timeout
+            )),
+        },
+        Err(error) => Err(format!("invalid URL: {error}")),
+    };
+    let took_ms = started.elapsed().as_secs_f64() * 1000.0;
+    match outcome {
+        Ok(status) if status < 400 => json_response(
+            StatusCode::OK,
+            json!({"url": url, "status": status, "ok": true, "took_ms": took_ms}),
+        ),
+        Ok(status) => json_response(
+            StatusCode::BAD_GATEWAY,
+            json!({"url": url, "status": status, "ok": false, "took_ms": took_ms}),
+        ),
+        Err(error) => json_response(
+            StatusCode::BAD_GATEWAY,
+            json!({"url": url, "ok": false, "error": error, "took_ms": took_ms}),
+        ),
+    }
+}
+
+async fn error() -> Response {
+    json_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        json!({"error": "simulated failure"}),
+    )
+}
+
+async fn not_found() -> Response {
+    json_response(StatusCode::NOT_FOUND, json!({"error": "not found"}))
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    let mut families = app.metrics.families();
+    families.extend(exposition::process::families());
+    let mut body = String::with_capacity(8 * 1024);
+    exposition::encode(&families, &mut body);
+    ([(header::CONTENT_TYPE, exposition::CONTENT_TYPE)], body).into_response()
+}
