@@ -40,12 +40,23 @@ async fn get(url: &str) -> (u16, String) {
     let mut response = Vec::new();
     socket.read_to_end(&mut response).await.expect("read");
     let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("status");
-    (status, text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default())
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status");
+    (
+        status,
+        text.split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default(),
+    )
 }
 
 fn sample(metrics: &str, series: &str) -> Option<f64> {
-    metrics.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 
 #[tokio::test]
@@ -63,19 +74,35 @@ async fn endpoints_answer_and_every_request_is_counted_and_timed() {
     }
     let (_, metrics) = get(&format!("{app}/metrics")).await;
     let count = |path: &str, status: &str| {
-        sample(&metrics, &format!("http_requests_total{{method=\"GET\",path=\"{path}\",status=\"{status}\"}}"))
+        sample(
+            &metrics,
+            &format!("http_requests_total{{method=\"GET\",path=\"{path}\",status=\"{status}\"}}"),
+        )
     };
     assert_eq!(count("/work", "200"), Some(1.0));
     assert_eq!(count("/error", "500"), Some(1.0));
     // /external called /health once more.
     assert_eq!(count("/health", "200"), Some(2.0));
-    assert_eq!(count("other", "404"), Some(3.0), "unknown paths share one label value:\n{metrics}");
+    assert_eq!(
+        count("other", "404"),
+        Some(3.0),
+        "unknown paths share one label value:\n{metrics}"
+    );
     assert!(!metrics.contains("wp-login"), "{metrics}");
-    let work_count = sample(&metrics, "request_duration_milliseconds_count{path=\"/work\"}");
-    let work_inf = sample(&metrics, "request_duration_milliseconds_bucket{path=\"/work\",le=\"+Inf\"}");
+    let work_count = sample(
+        &metrics,
+        "request_duration_milliseconds_count{path=\"/work\"}",
+    );
+    let work_inf = sample(
+        &metrics,
+        "request_duration_milliseconds_bucket{path=\"/work\",le=\"+Inf\"}",
+    );
     assert_eq!((work_count, work_inf), (Some(1.0), Some(1.0)));
     for bound in ["500", "1000", "2500", "5000"] {
-        assert!(metrics.contains(&format!("le=\"{bound}\"")), "bucket {bound} missing");
+        assert!(
+            metrics.contains(&format!("le=\"{bound}\"")),
+            "bucket {bound} missing"
+        );
     }
 }
 
@@ -84,7 +111,11 @@ async fn external_reports_a_failing_dependency_as_bad_gateway() {
     let dead = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let dead_url = format!("http://{}/", dead.local_addr().expect("address"));
     drop(dead);
-    let app = start(Config { external_url: Some(dead_url), ..config() }).await;
+    let app = start(Config {
+        external_url: Some(dead_url),
+        ..config()
+    })
+    .await;
     let (status, body) = get(&format!("{app}/external")).await;
     assert_eq!(status, 502, "{body}");
     assert!(body.contains("\"ok\":false"), "{body}");
@@ -92,7 +123,12 @@ async fn external_reports_a_failing_dependency_as_bad_gateway() {
 
 #[tokio::test]
 async fn the_load_generator_sends_the_path_mix_at_the_requested_rate() {
-    let app = start(Config { load_requests_per_second: 100.0, load_concurrency: 4, ..config() }).await;
+    let app = start(Config {
+        load_requests_per_second: 100.0,
+        load_concurrency: 4,
+        ..config()
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let (_, metrics) = get(&format!("{app}/metrics")).await;
     let total: f64 = metrics
@@ -101,8 +137,14 @@ async fn the_load_generator_sends_the_path_mix_at_the_requested_rate() {
         .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
         .sum();
     // 1.5 s at 100/s, less the requests still in flight.
-    assert!((80.0..=170.0).contains(&total), "{total} requests:\n{metrics}");
-    assert!(metrics.contains("status=\"500\""), "the mix includes errors");
+    assert!(
+        (80.0..=170.0).contains(&total),
+        "{total} requests:\n{metrics}"
+    );
+    assert!(
+        metrics.contains("status=\"500\""),
+        "the mix includes errors"
+    );
 }
 
 #[tokio::test]
@@ -118,29 +160,48 @@ async fn traces_reach_an_otlp_http_receiver() {
                 let mut data = Vec::new();
                 let mut buffer = [0u8; 8192];
                 loop {
-                    let Ok(n) = socket.read(&mut buffer).await else { return };
+                    let Ok(n) = socket.read(&mut buffer).await else {
+                        return;
+                    };
                     if n == 0 {
                         return;
                     }
                     data.extend_from_slice(&buffer[..n]);
                     let text = String::from_utf8_lossy(&data).into_owned();
-                    let Some((head, body)) = text.split_once("\r\n\r\n") else { continue };
+                    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+                        continue;
+                    };
                     let length: usize = head
                         .lines()
-                        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().to_owned())
+                        })
                         .and_then(|v| v.parse().ok())
                         .unwrap_or(0);
                     if body.len() >= length {
-                        seen.lock().expect("lock").push(format!("{}\n{body}", head.lines().next().unwrap_or("")));
-                        let _ = socket.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}").await;
+                        seen.lock()
+                            .expect("lock")
+                            .push(format!("{}\n{body}", head.lines().next().unwrap_or("")));
+                        let _ = socket
+                            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+                            .await;
                         data.clear();
                     }
                 }
             });
         }
     });
-    let otlp = OtlpConfig { traces_url: format!("{endpoint}/v1/traces"), service_name: "demo-under-test".into() };
-    let app = start(Config { otlp: Some(otlp), ..config() }).await;
+    let otlp = OtlpConfig {
+        traces_url: format!("{endpoint}/v1/traces"),
+        service_name: "demo-under-test".into(),
+    };
+    let app = start(Config {
+        otlp: Some(otlp),
+        ..config()
+    })
+    .await;
     assert_eq!(get(&format!("{app}/work")).await.0, 200);
     assert_eq!(get(&format!("{app}/error")).await.0, 500);
     let deadline = Instant::now() + Duration::from_secs(6);
@@ -148,9 +209,16 @@ async fn traces_reach_an_otlp_http_receiver() {
         let received = bodies.lock().expect("lock").join("\n");
         if received.contains("GET /error") && received.contains("GET /work") {
             assert!(received.starts_with("POST /v1/traces"), "{received}");
-            let json = received.split_once('\n').map(|(_, b)| b).unwrap_or_default();
-            let document: serde_json::Value = serde_json::from_str(json.lines().next().unwrap_or("")).expect("OTLP JSON");
-            assert_eq!(document["resourceSpans"][0]["resource"]["attributes"][0]["value"]["stringValue"], "demo-under-test");
+            let json = received
+                .split_once('\n')
+                .map(|(_, b)| b)
+                .unwrap_or_default();
+            let document: serde_json::Value =
+                serde_json::from_str(json.lines().next().unwrap_or("")).expect("OTLP JSON");
+            assert_eq!(
+                document["resourceSpans"][0]["resource"]["attributes"][0]["value"]["stringValue"],
+                "demo-under-test"
+            );
             break;
         }
         assert!(Instant::now() < deadline, "no traces arrived: {received}");

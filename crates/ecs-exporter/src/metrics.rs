@@ -4,7 +4,7 @@
 use ecs_metadata::stats::NetworkCounters;
 use ecs_metadata::{Container, ContainerStats, Task};
 use exposition::{Family, MetricType};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 const MIB: f64 = 1024.0 * 1024.0;
 /// CPU units per vCPU.
@@ -245,18 +245,27 @@ pub struct Inputs<'a> {
     pub scope: Scope,
 }
 
+/// The freshest sample of every shared (`awsvpc` or `host`) interface served so far, by task
+/// ARN and interface name. When the container whose sample was freshest stops, the others'
+/// samples can be older: serving them would make the counters go backwards, which
+/// Prometheus takes for a reset. Keep one per exporter and pass it to every scrape.
+#[derive(Debug, Default)]
+pub struct SharedInterfaces(HashMap<(String, String), (f64, NetworkCounters)>);
+
 /// Builds every ECS family for the inputs, in [`ECS_METRICS`] order.
-pub fn ecs_families(inputs: &Inputs<'_>) -> Vec<Family> {
+pub fn ecs_families(inputs: &Inputs<'_>, shared: &mut SharedInterfaces) -> Vec<Family> {
     let mut out = Families::new();
     for task in inputs.tasks {
         let task_labels = match inputs.scope {
             Scope::Task => Vec::new(),
             Scope::Instance => vec![("task_arn", task.task_arn.clone())],
         };
+        let mut names = HashSet::new();
+        // A name seen twice would give two series with one label set: keep the first.
         let containers: Vec<&Container> = task
             .containers
             .iter()
-            .filter(|c| !c.is_internal())
+            .filter(|c| !c.is_internal() && names.insert(c.name.as_str()))
             .collect();
         if inputs.tasks_current {
             task_series(&mut out, task, &task_labels);
@@ -273,8 +282,14 @@ pub fn ecs_families(inputs: &Inputs<'_>) -> Vec<Family> {
             for (container, stats) in &running {
                 container_stats_series(&mut out, container, stats, &task_labels);
             }
-            network_series(&mut out, task, &running, &task_labels);
+            network_series(&mut out, task, &running, &task_labels, shared);
         }
+    }
+    if inputs.stats.is_some() {
+        let present: HashSet<&str> = inputs.tasks.iter().map(|t| t.task_arn.as_str()).collect();
+        shared
+            .0
+            .retain(|(task_arn, _), _| present.contains(task_arn.as_str()));
     }
     out.families
 }
@@ -504,6 +519,7 @@ fn network_series(
     task: &Task,
     running: &[(&Container, &ContainerStats)],
     task_labels: &[(&'static str, String)],
+    shared: &mut SharedInterfaces,
 ) {
     let shared_namespace = task
         .containers
@@ -523,12 +539,16 @@ fn network_series(
             }
         }
         freshest.sort_by(|a, b| a.0.cmp(b.0));
-        for (interface, _, counters) in freshest {
-            interface_series(
-                out,
-                with(task_labels, &[("interface", interface)]),
-                counters,
-            );
+        for (interface, read_at, counters) in freshest {
+            let key = (task.task_arn.clone(), interface.to_owned());
+            let served = match shared.0.get(&key) {
+                Some((served_at, served)) if *served_at > read_at => served.clone(),
+                _ => {
+                    shared.0.insert(key, (read_at, counters.clone()));
+                    counters.clone()
+                }
+            };
+            interface_series(out, with(task_labels, &[("interface", interface)]), &served);
         }
     } else {
         for (container, stats) in running {
@@ -568,6 +588,72 @@ fn interface_series(out: &mut Families, labels: Vec<(&'static str, String)>, c: 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn awsvpc_task(stats: &[(&str, f64, f64)]) -> (Task, HashMap<String, ContainerStats>) {
+        let container = |name: &str| Container {
+            docker_id: name.to_owned(),
+            name: name.to_owned(),
+            container_type: "NORMAL".to_owned(),
+            known_status: "RUNNING".to_owned(),
+            network_mode: Some("awsvpc".to_owned()),
+            ..Container::default()
+        };
+        let task = Task {
+            task_arn: "arn:task".to_owned(),
+            containers: vec![container("a"), container("b")],
+            ..Task::default()
+        };
+        let stats = stats
+            .iter()
+            .map(|(id, read_at, rx)| {
+                let counters = NetworkCounters {
+                    rx_bytes: Some(*rx),
+                    ..NetworkCounters::default()
+                };
+                let s = ContainerStats {
+                    read_at: Some(*read_at),
+                    networks: vec![("eth1".to_owned(), counters)],
+                    ..ContainerStats::default()
+                };
+                ((*id).to_owned(), s)
+            })
+            .collect();
+        (task, stats)
+    }
+
+    fn received(
+        task: &Task,
+        stats: &HashMap<String, ContainerStats>,
+        shared: &mut SharedInterfaces,
+    ) -> Vec<f64> {
+        let inputs = Inputs {
+            tasks: std::slice::from_ref(task),
+            tasks_current: true,
+            stats: Some(stats),
+            scope: Scope::Task,
+        };
+        ecs_families(&inputs, shared)
+            .into_iter()
+            .filter(|f| f.name == "ecs_network_receive_bytes_total")
+            .flat_map(|f| f.samples.into_iter().map(|s| s.value))
+            .collect()
+    }
+
+    #[test]
+    fn shared_interface_counters_never_go_backwards() {
+        let mut shared = SharedInterfaces::default();
+        let (task, stats) = awsvpc_task(&[("a", 10.0, 1000.0), ("b", 9.0, 900.0)]);
+        assert_eq!(
+            received(&task, &stats, &mut shared),
+            vec![1000.0],
+            "the freshest sample, once per task"
+        );
+        // Container a stops: b's sample is older than the one already served.
+        let (task, stats) = awsvpc_task(&[("b", 9.0, 900.0)]);
+        assert_eq!(received(&task, &stats, &mut shared), vec![1000.0]);
+        let (task, stats) = awsvpc_task(&[("b", 11.0, 1100.0)]);
+        assert_eq!(received(&task, &stats, &mut shared), vec![1100.0]);
+    }
 
     #[test]
     fn the_metric_table_is_sorted_and_unique() {

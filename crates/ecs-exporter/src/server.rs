@@ -1,7 +1,7 @@
 //! The exporter's HTTP server: `/metrics` (or the configured telemetry path), the health
 //! and readiness endpoints, and a landing page.
 
-use crate::metrics::{Inputs, Scope, ecs_families};
+use crate::metrics::{Inputs, Scope, SharedInterfaces, ecs_families};
 use crate::upstream::{Collected, Upstream};
 use axum::Router;
 use axum::extract::State;
@@ -11,7 +11,7 @@ use axum::routing::get;
 use ecs_metadata::MetadataClient;
 use exposition::{Family, MetricType};
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
 
@@ -34,7 +34,8 @@ pub struct Config {
 }
 
 struct App {
-    upstream: Upstream,
+    upstream: Arc<Upstream>,
+    shared_interfaces: Mutex<SharedInterfaces>,
     config: Config,
 }
 
@@ -42,7 +43,8 @@ struct App {
 pub fn router(config: Config) -> Result<Router, ecs_metadata::InvalidBaseUrl> {
     let client = MetadataClient::new(&config.metadata_url, config.timeout)?;
     let app = Arc::new(App {
-        upstream: Upstream::new(client, config.scope),
+        upstream: Arc::new(Upstream::new(client, config.scope)),
+        shared_interfaces: Mutex::new(SharedInterfaces::default()),
         config: config.clone(),
     });
     Ok(Router::new()
@@ -94,12 +96,16 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
             .into_response();
     };
 
-    let mut families = ecs_families(&Inputs {
+    let inputs = Inputs {
         tasks,
         tasks_current: reading.metadata.result.is_ok(),
         stats: reading.stats.result.as_ref().ok(),
         scope: app.config.scope,
-    });
+    };
+    let mut families = match app.shared_interfaces.lock() {
+        Ok(mut shared_interfaces) => ecs_families(&inputs, &mut shared_interfaces),
+        Err(_) => ecs_families(&inputs, &mut SharedInterfaces::default()),
+    };
     families.extend(self_families(&reading.metadata, &reading.stats));
     if app.config.process_metrics {
         families.extend(exposition::process::families());
@@ -145,7 +151,7 @@ async fn ready(State(app): State<Arc<App>>) -> Response {
         return (StatusCode::OK, "ecs-prom exporter is ready.\n").into_response();
     }
     let reading = app.upstream.read().await;
-    if reading.all_failed() {
+    if !reading.servable() {
         let reason = reading
             .metadata
             .result

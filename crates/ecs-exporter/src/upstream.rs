@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::error::Error as StdError;
 use std::sync::{Arc, Mutex as SyncMutex};
 use std::time::{Duration, Instant};
-use tokio::sync::Mutex;
+use tokio::sync::watch;
 
 /// The outcome of one collector (one upstream path) in one reading.
 #[derive(Debug)]
@@ -38,14 +38,28 @@ impl Reading {
     pub fn all_failed(&self) -> bool {
         self.metadata.result.is_err() && self.stats.result.is_err()
     }
+
+    /// Whether a scrape can be answered from this reading: something was read, and there is
+    /// task metadata (this reading's or an earlier one) to attribute it to.
+    pub fn servable(&self) -> bool {
+        self.last_good_tasks.is_some() && !self.all_failed()
+    }
 }
 
 /// The endpoint, as seen by the HTTP handlers.
 pub struct Upstream {
     client: MetadataClient,
     scope: Scope,
-    latest: Mutex<Option<Arc<Reading>>>,
-    last_success: SyncMutex<Option<Instant>>,
+    state: SyncMutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// The fetch under way, if any: every scrape that arrives meanwhile waits for its result.
+    in_flight: Option<watch::Receiver<Option<Arc<Reading>>>>,
+    last_good_tasks: Option<Arc<Vec<Task>>>,
+    /// When the endpoint last answered with something the exporter could serve.
+    last_served: Option<Instant>,
 }
 
 impl Upstream {
@@ -54,8 +68,7 @@ impl Upstream {
         Upstream {
             client,
             scope,
-            latest: Mutex::new(None),
-            last_success: SyncMutex::new(None),
+            state: SyncMutex::new(State::default()),
         }
     }
 
@@ -64,31 +77,70 @@ impl Upstream {
         self.client.base_url()
     }
 
-    /// Reads both documents. A caller that arrives while another caller's fetch is under way
-    /// waits for that fetch and shares its result instead of starting a second one.
-    pub async fn read(&self) -> Arc<Reading> {
-        let arrived = Instant::now();
-        let mut latest = self.latest.lock().await;
-        if let Some(reading) = latest.as_ref().filter(|r| r.finished >= arrived) {
-            return Arc::clone(reading);
-        }
-        let previous_tasks = latest.as_ref().and_then(|r| r.last_good_tasks.clone());
-        let reading = Arc::new(self.fetch(previous_tasks).await);
-        if !reading.all_failed()
-            && let Ok(mut last) = self.last_success.lock()
-        {
-            *last = Some(reading.finished);
-        }
-        *latest = Some(Arc::clone(&reading));
-        reading
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        // The state stays consistent even if a holder panicked: every update is one assignment.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Whether the endpoint answered at least one request within `window`.
-    pub fn answered_within(&self, window: Duration) -> bool {
-        self.last_success
-            .lock()
+    /// Reads both documents. A caller that arrives while a fetch is under way waits for that
+    /// fetch and shares its result instead of starting a second one. The fetch runs on its
+    /// own task, so a scrape that gives up (Prometheus' scrape timeout) does not cancel it
+    /// for the others.
+    pub async fn read(self: &Arc<Self>) -> Arc<Reading> {
+        let mut result = {
+            let mut state = self.state();
+            match &state.in_flight {
+                Some(in_flight) => in_flight.clone(),
+                None => {
+                    let (sender, receiver) = watch::channel(None);
+                    state.in_flight = Some(receiver.clone());
+                    let previous_tasks = state.last_good_tasks.clone();
+                    let upstream = Arc::clone(self);
+                    tokio::spawn(async move {
+                        let reading = Arc::new(upstream.fetch(previous_tasks).await);
+                        {
+                            let mut state = upstream.state();
+                            state.in_flight = None;
+                            state.last_good_tasks.clone_from(&reading.last_good_tasks);
+                            if reading.servable() {
+                                state.last_served = Some(reading.finished);
+                            }
+                        }
+                        let _ = sender.send(Some(reading));
+                    });
+                    receiver
+                }
+            }
+        };
+        let shared = result
+            .wait_for(Option::is_some)
+            .await
             .ok()
-            .and_then(|last| *last)
+            .and_then(|reading| reading.clone());
+        shared.unwrap_or_else(|| {
+            // Only reachable if the fetch task itself failed; say so rather than hang.
+            let reason = "the fetch task ended without a result".to_owned();
+            Arc::new(Reading {
+                finished: Instant::now(),
+                metadata: Collected {
+                    result: Err(reason.clone()),
+                    duration: Duration::ZERO,
+                },
+                stats: Collected {
+                    result: Err(reason),
+                    duration: Duration::ZERO,
+                },
+                last_good_tasks: None,
+            })
+        })
+    }
+
+    /// Whether the endpoint answered with something the exporter could serve within `window`.
+    pub fn answered_within(&self, window: Duration) -> bool {
+        self.state()
+            .last_served
             .is_some_and(|at| at.elapsed() <= window)
     }
 
@@ -97,9 +149,14 @@ impl Upstream {
             Scope::Task => (paths::TASK, paths::TASK_STATS),
             Scope::Instance => (paths::TASKS, paths::TASKS_STATS),
         };
+        let scope = self.scope;
         let (metadata, stats) = tokio::join!(
-            self.collect(metadata_path, |doc| parse_tasks(doc).map(Arc::new)),
-            self.collect(stats_path, parse_stats),
+            self.collect(metadata_path, |body| {
+                let tasks = parse_tasks(body).map_err(|e| error_chain(&e))?;
+                checked_tasks(tasks, scope).map(Arc::new)
+            }),
+            self.collect(stats_path, |body| parse_stats(body)
+                .map_err(|e| error_chain(&e))),
         );
         let last_good_tasks = metadata.result.as_ref().ok().cloned().or(previous_tasks);
         Reading {
@@ -113,12 +170,13 @@ impl Upstream {
     async fn collect<T>(
         &self,
         path: &str,
-        parse: impl FnOnce(&[u8]) -> Result<T, ecs_metadata::DocumentError>,
+        parse: impl FnOnce(&[u8]) -> Result<T, String>,
     ) -> Collected<T> {
         let started = Instant::now();
         let result = match self.client.fetch(path).await {
-            Ok(body) => parse(&body)
-                .map_err(|e| format!("GET {}{path}: {}", self.client.base_url(), error_chain(&e))),
+            Ok(body) => {
+                parse(&body).map_err(|e| format!("GET {}{path}: {e}", self.client.base_url()))
+            }
             Err(e) => Err(error_chain(&e)),
         };
         if let Err(reason) = &result {
@@ -128,6 +186,20 @@ impl Upstream {
             result,
             duration: started.elapsed(),
         }
+    }
+}
+
+/// Keeps the tasks that have an ARN, once each. In task scope the document must describe
+/// exactly one: anything else (an error object answered with HTTP 200, say) is no task.
+pub fn checked_tasks(tasks: Vec<Task>, scope: Scope) -> Result<Vec<Task>, String> {
+    let mut seen = std::collections::HashSet::new();
+    let tasks: Vec<Task> = tasks
+        .into_iter()
+        .filter(|task| !task.task_arn.is_empty() && seen.insert(task.task_arn.clone()))
+        .collect();
+    match (scope, tasks.len()) {
+        (Scope::Task, 1) | (Scope::Instance, _) => Ok(tasks),
+        (Scope::Task, found) => Err(format!("expected one task with a TaskARN, found {found}")),
     }
 }
 

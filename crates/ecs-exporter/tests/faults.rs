@@ -411,3 +411,102 @@ async fn scrapes_one_after_another_each_read_fresh_documents() {
     assert_eq!(stub.requests("/task"), 3);
     assert_eq!(stub.requests("/task/stats"), 3);
 }
+
+#[tokio::test]
+async fn a_scrape_that_gives_up_does_not_cancel_the_fetch_others_wait_for() {
+    let stub = Stub::default();
+    stub.set("/task", Answer::Slow(Duration::from_millis(250), TASK));
+    stub.set(
+        "/task/stats",
+        Answer::Slow(Duration::from_millis(250), STATS),
+    );
+    let client =
+        ecs_metadata::MetadataClient::new(&stub.clone().start().await, TIMEOUT).expect("client");
+    let upstream = Arc::new(ecs_exporter::upstream::Upstream::new(client, Scope::Task));
+    // The first reader gives up after 50 ms, as a scrape handler does when Prometheus hangs up.
+    let impatient = tokio::spawn({
+        let upstream = Arc::clone(&upstream);
+        async move { upstream.read().await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    impatient.abort();
+    let started = Instant::now();
+    let reading = upstream.read().await;
+    assert!(reading.servable());
+    assert!(
+        started.elapsed() < Duration::from_millis(240),
+        "waited for a fresh fetch: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        stub.requests("/task"),
+        1,
+        "the fetch was shared, not restarted"
+    );
+}
+
+#[tokio::test]
+async fn a_document_without_a_task_is_no_task() {
+    let stub = Stub::default();
+    stub.set("/task", Answer::Json("{\"message\": \"not ready\"}"));
+    stub.set("/task/stats", Answer::Json("{}"));
+    let scrape = get(&format!(
+        "{}/metrics",
+        start_exporter(stub.start().await).await
+    ))
+    .await;
+    assert_unavailable(&scrape, "expected one task with a TaskARN, found 0");
+}
+
+#[tokio::test]
+async fn not_ready_while_only_stats_can_be_read() {
+    let stub = Stub::default();
+    stub.set("/task", Answer::Status(500));
+    stub.set("/task/stats", Answer::Json(STATS));
+    let exporter = start_exporter(stub.start().await).await;
+    assert_eq!(get(&format!("{exporter}/metrics")).await.status, 503);
+    assert_eq!(get(&format!("{exporter}/-/ready")).await.status, 503);
+}
+
+#[tokio::test]
+async fn a_whole_scrape_with_self_and_process_metrics_passes_promtool() {
+    let (_, url) = healthy_stub().await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("address");
+    let config = Config {
+        metadata_url: url,
+        scope: Scope::Task,
+        timeout: TIMEOUT,
+        telemetry_path: "/metrics".into(),
+        process_metrics: true,
+    };
+    tokio::spawn(ecs_exporter::run(config, listener, std::future::pending()));
+    let scrape = get(&format!("http://{address}/metrics")).await;
+    assert!(
+        scrape.body.contains("process_resident_memory_bytes"),
+        "{}",
+        scrape.body
+    );
+    let mut promtool = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool is installed (./scripts/test installs it)");
+    std::io::Write::write_all(
+        &mut promtool.stdin.take().expect("stdin"),
+        scrape.body.as_bytes(),
+    )
+    .expect("write");
+    let output = promtool.wait_with_output().expect("promtool ran");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success() && said.trim().is_empty(),
+        "promtool said:\n{said}"
+    );
+}

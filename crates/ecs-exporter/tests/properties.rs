@@ -5,9 +5,11 @@
 #![allow(clippy::expect_used)]
 
 use ecs_exporter::Scope;
-use ecs_exporter::metrics::{Inputs, ecs_families};
+use ecs_exporter::metrics::{Inputs, SharedInterfaces, ecs_families};
+use ecs_exporter::upstream::checked_tasks;
 use proptest::prelude::*;
 use serde_json::Value;
+use std::collections::HashSet;
 
 /// Field names the parser looks for, so that arbitrary documents reach deep code paths.
 const KEYS: &[&str] = &[
@@ -97,20 +99,33 @@ fn json() -> impl Strategy<Value = Value> {
 
 /// Runs the whole scrape path on two documents, in both scopes and both metadata states.
 fn scrape(task_document: &Value, stats_document: &Value) {
-    let tasks = ecs_metadata::parse_tasks(task_document.to_string().as_bytes()).unwrap_or_default();
+    let parsed =
+        ecs_metadata::parse_tasks(task_document.to_string().as_bytes()).unwrap_or_default();
     let stats = ecs_metadata::parse_stats(stats_document.to_string().as_bytes()).ok();
     for scope in [Scope::Task, Scope::Instance] {
+        // The tasks a scrape would use, as the upstream reader checks them.
+        let tasks = checked_tasks(parsed.clone(), scope).unwrap_or_default();
         for tasks_current in [true, false] {
-            let families = ecs_families(&Inputs {
-                tasks: &tasks,
-                tasks_current,
-                stats: stats.as_ref(),
-                scope,
-            });
+            let families = ecs_families(
+                &Inputs {
+                    tasks: &tasks,
+                    tasks_current,
+                    stats: stats.as_ref(),
+                    scope,
+                },
+                &mut SharedInterfaces::default(),
+            );
             let mut out = String::new();
             exposition::encode(&families, &mut out);
+            let mut series = HashSet::new();
             for line in out.lines().filter(|l| !l.starts_with('#')) {
                 assert!(line.starts_with("ecs_"), "unexpected line {line:?}");
+                // Everything before the value names the series; each may appear once.
+                let (name_and_labels, _) = line.rsplit_once(' ').expect("a value");
+                assert!(
+                    series.insert(name_and_labels.to_owned()),
+                    "duplicate series {name_and_labels}"
+                );
             }
         }
     }

@@ -7,7 +7,7 @@
 #![allow(clippy::expect_used)]
 
 use ecs_exporter::Scope;
-use ecs_exporter::metrics::{Inputs, ecs_families};
+use ecs_exporter::metrics::{Inputs, SharedInterfaces, ecs_families};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -74,12 +74,15 @@ fn read_fixture(name: &str) -> Vec<u8> {
 fn render(metadata: &str, stats: &str, scope: Scope) -> String {
     let tasks = ecs_metadata::parse_tasks(&read_fixture(metadata)).expect("fixture tasks parse");
     let stats = ecs_metadata::parse_stats(&read_fixture(stats)).expect("fixture stats parse");
-    let families = ecs_families(&Inputs {
-        tasks: &tasks,
-        tasks_current: true,
-        stats: Some(&stats),
-        scope,
-    });
+    let families = ecs_families(
+        &Inputs {
+            tasks: &tasks,
+            tasks_current: true,
+            stats: Some(&stats),
+            scope,
+        },
+        &mut SharedInterfaces::default(),
+    );
     let mut out = String::new();
     exposition::encode(&families, &mut out);
     out

@@ -288,6 +288,8 @@ impl ContainerStats {
             })
             .collect();
         networks.sort_by(|a, b| a.0.cmp(&b.0));
+        // A key repeated in the JSON object would give one interface twice: keep one.
+        networks.dedup_by(|a, b| a.0 == b.0);
         let stats = ContainerStats {
             windows,
             cpu: CpuUsage {
