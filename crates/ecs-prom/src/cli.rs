@@ -162,6 +162,9 @@ pub struct ExporterFlags {
     /// Which tasks to report on.
     #[arg(long = "ecs.scope", env = env_vars::EXPORTER_SCOPE, default_value = "task", value_enum)]
     pub scope: ScopeFlag,
+    /// Not supported (TLS and basic auth, as in exporter-toolkit): given, the exporter exits with an explanation.
+    #[arg(long = "web.config.file")]
+    pub web_config_file: Option<String>,
     /// Deadline of each request to the metadata endpoint (below Prometheus' 10s scrape timeout).
     #[arg(long = "ecs.timeout", env = env_vars::EXPORTER_TIMEOUT, default_value = "5s", value_parser = parse_duration)]
     pub timeout: Duration,
@@ -173,13 +176,23 @@ impl ExporterFlags {
     pub fn finish(
         self,
         env: impl Fn(&str) -> Option<String>,
-    ) -> anyhow::Result<(ecs_exporter::Config, String)> {
-        let metadata_url = self
-            .metadata_uri
-            .or_else(|| env(env_vars::ECS_METADATA_URI_V4))
-            .or_else(|| env(env_vars::ECS_METADATA_URI_V3))
-            .filter(|url| !url.trim().is_empty())
-            .with_context(|| {
+    ) -> anyhow::Result<ecs_exporter::Config> {
+        if let Some(file) = &self.web_config_file {
+            bail!(
+                "--web.config.file {file:?}: TLS and basic auth are not supported by ecs-prom exporter; \
+                 serve it on the task's private address or behind a proxy that terminates TLS"
+            );
+        }
+        // An empty variable (common in templated task definitions) does not hide the next one.
+        let metadata_url = [
+            self.metadata_uri,
+            env(env_vars::ECS_METADATA_URI_V4),
+            env(env_vars::ECS_METADATA_URI_V3),
+        ]
+        .into_iter()
+        .flatten()
+        .find(|url| !url.trim().is_empty())
+        .with_context(|| {
                 format!(
                     "no task metadata endpoint: {} is not set (ecs-prom exporter must run inside an ECS task), \
                      and neither --ecs.metadata-uri nor {} was given",
@@ -190,6 +203,16 @@ impl ExporterFlags {
         if !self.telemetry_path.starts_with('/') || self.telemetry_path.len() < 2 {
             bail!(
                 "--web.telemetry-path must start with '/' and name a path, got {:?}",
+                self.telemetry_path
+            );
+        }
+        if let Some(bad) = self
+            .telemetry_path
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || "/-._~".contains(*c)))
+        {
+            bail!(
+                "--web.telemetry-path {:?} may not contain {bad:?}",
                 self.telemetry_path
             );
         }
@@ -212,15 +235,17 @@ impl ExporterFlags {
             telemetry_path: self.telemetry_path,
             process_metrics: !self.disable_exporter_metrics,
         };
-        Ok((config, listen_address(&self.listen_address)))
+        Ok(config)
     }
 }
 
-/// `:9779` means every IPv4 interface, as in Go programs; anything else is used as given.
-pub fn listen_address(flag: &str) -> String {
+/// The addresses to try, in order, for a `--web.listen-address`: `:9779` means every
+/// interface, IPv6 (dual-stack) first and IPv4 where IPv6 is disabled, as Go programs do;
+/// anything else is used as given.
+pub fn listen_addresses(flag: &str) -> Vec<String> {
     match flag.strip_prefix(':') {
-        Some(port) => format!("0.0.0.0:{port}"),
-        None => flag.to_owned(),
+        Some(port) => vec![format!("[::]:{port}"), format!("0.0.0.0:{port}")],
+        None => vec![flag.to_owned()],
     }
 }
 
@@ -292,21 +317,28 @@ mod tests {
             (env_vars::ECS_METADATA_URI_V3, "http://v3"),
         ]);
         assert_eq!(
-            exporter_flags(&[]).finish(&v3).expect("v3").0.metadata_url,
+            exporter_flags(&[]).finish(&v3).expect("v3").metadata_url,
             "http://v3"
         );
         assert_eq!(
-            exporter_flags(&[])
-                .finish(&both)
-                .expect("v4")
-                .0
-                .metadata_url,
+            exporter_flags(&[]).finish(&both).expect("v4").metadata_url,
             "http://v4"
         );
         let flag = exporter_flags(&["--ecs.metadata-uri", "http://flag"])
             .finish(&both)
             .expect("flag");
-        assert_eq!(flag.0.metadata_url, "http://flag");
+        assert_eq!(flag.metadata_url, "http://flag");
+        let empty_v4 = env_of(&[
+            (env_vars::ECS_METADATA_URI_V4, ""),
+            (env_vars::ECS_METADATA_URI_V3, "http://v3"),
+        ]);
+        assert_eq!(
+            exporter_flags(&[])
+                .finish(&empty_v4)
+                .expect("v3")
+                .metadata_url,
+            "http://v3"
+        );
         let error = exporter_flags(&[])
             .finish(env_of(&[]))
             .expect_err("nothing set");
@@ -318,10 +350,15 @@ mod tests {
 
     #[test]
     fn defaults_match_ecs_exporter() {
-        let (config, address) = exporter_flags(&[])
+        let flags = exporter_flags(&[]);
+        assert_eq!(
+            listen_addresses(&flags.listen_address),
+            ["[::]:9779", "0.0.0.0:9779"]
+        );
+        assert_eq!(listen_addresses("127.0.0.1:9"), ["127.0.0.1:9"]);
+        let config = flags
             .finish(env_of(&[(env_vars::ECS_METADATA_URI_V4, "http://x")]))
             .expect("ok");
-        assert_eq!(address, "0.0.0.0:9779");
         assert_eq!(config.telemetry_path, "/metrics");
         assert_eq!(config.timeout, Duration::from_secs(5));
         assert!(config.process_metrics);
@@ -330,7 +367,9 @@ mod tests {
 
     #[test]
     fn rejects_telemetry_paths_that_clash() {
-        for path in ["metrics", "/", "/-/ready"] {
+        for path in [
+            "metrics", "/", "/-/ready", "/m{x}", "/m/*rest", "/a b", "/m?x=1",
+        ] {
             let flags = exporter_flags(&["--web.telemetry-path", path]);
             assert!(
                 flags

@@ -21,7 +21,6 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            tracing::error!(error = format!("{error:#}"), "ecs-prom stopped");
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
@@ -57,7 +56,8 @@ fn init_logging(level: LogLevel, format: LogFormat) {
 }
 
 fn run_exporter(flags: cli::ExporterFlags) -> anyhow::Result<()> {
-    let (config, address) = flags.finish(|key| std::env::var(key).ok())?;
+    let address = flags.listen_address.clone();
+    let config = flags.finish(|key| std::env::var(key).ok())?;
     // A sidecar that answers a scrape every few seconds needs no worker pool: one thread
     // keeps its memory and CPU footprint small.
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -66,9 +66,7 @@ fn run_exporter(flags: cli::ExporterFlags) -> anyhow::Result<()> {
         .context("starting the async runtime")?;
     runtime.block_on(async {
         let shutdown = shutdown_signal()?;
-        let listener = tokio::net::TcpListener::bind(&address)
-            .await
-            .with_context(|| format!("listening on {address}"))?;
+        let listener = bind(&address).await?;
         tracing::info!(
             address = %listener.local_addr().map(|a| a.to_string()).unwrap_or(address),
             metadata_uri = %config.metadata_url,
@@ -99,9 +97,7 @@ fn run_simulator(flags: cli::SimulateFlags) -> anyhow::Result<()> {
         .context("starting the async runtime")?;
     runtime.block_on(async {
         let shutdown = shutdown_signal()?;
-        let listener = tokio::net::TcpListener::bind(&flags.listen_address)
-            .await
-            .with_context(|| format!("listening on {}", flags.listen_address))?;
+        let listener = bind(&flags.listen_address).await?;
         let server_url = format!("http://{}", listener.local_addr().context("reading the bound address")?);
         // The base URLs go to standard output, one per line, for people and scripts alike.
         println!("# ecs-prom simulate: {} simulated tasks; their metadata endpoints:", flags.tasks);
@@ -128,7 +124,7 @@ fn run_demo_app(flags: cli::DemoAppFlags) -> anyhow::Result<()> {
         instrumentation: !flags.disable_instrumentation,
         otlp: demo_app::otlp::OtlpConfig::from_env(|key| std::env::var(key).ok()),
     };
-    let address = cli::listen_address(&flags.listen_address);
+    let address = flags.listen_address.clone();
     // Under load the application serves many requests at once: use every core.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -136,9 +132,7 @@ fn run_demo_app(flags: cli::DemoAppFlags) -> anyhow::Result<()> {
         .context("starting the async runtime")?;
     runtime.block_on(async {
         let shutdown = shutdown_signal()?;
-        let listener = tokio::net::TcpListener::bind(&address)
-            .await
-            .with_context(|| format!("listening on {address}"))?;
+        let listener = bind(&address).await?;
         tracing::info!(
             address = %listener.local_addr().map(|a| a.to_string()).unwrap_or(address),
             load_rps = config.load_requests_per_second,
@@ -149,6 +143,21 @@ fn run_demo_app(flags: cli::DemoAppFlags) -> anyhow::Result<()> {
             .await
             .context("serving the demo app")
     })
+}
+
+/// Listens on a `--web.listen-address`, trying each address it stands for in turn.
+async fn bind(flag: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    let mut last_error = None;
+    for address in cli::listen_addresses(flag) {
+        match tokio::net::TcpListener::bind(&address).await {
+            Ok(listener) => return Ok(listener),
+            Err(error) => {
+                last_error =
+                    Some(anyhow::Error::from(error).context(format!("listening on {address}")))
+            }
+        }
+    }
+    Err(last_error.unwrap_or_else(|| anyhow::anyhow!("listening on {flag}: no address")))
 }
 
 /// Registers for SIGTERM (how ECS stops a container) and Ctrl-C, and returns a future that
