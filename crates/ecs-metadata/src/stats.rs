@@ -44,6 +44,8 @@ pub struct CpuUsage {
 /// The `memory_stats` fields the metrics need, in bytes.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MemoryStats {
+    /// Whether these are Windows figures (no page cache; the working set is reported).
+    pub windows: bool,
     /// `usage`: includes page cache on Linux.
     pub usage: Option<f64>,
     /// `max_usage` (cgroup v1 and Windows only).
@@ -69,7 +71,7 @@ impl MemoryStats {
 
     /// Page cache: cgroup v1 `cache`, cgroup v2 `file`; nothing on Windows.
     pub fn page_cache(&self) -> Option<f64> {
-        if self.private_working_set.is_some() {
+        if self.windows {
             return None;
         }
         self.cache.or(self.file)
@@ -79,7 +81,7 @@ impl MemoryStats {
     /// (cgroup v1 `total_inactive_file`, cgroup v2 `inactive_file`), never below zero;
     /// Windows `privateworkingset`.
     pub fn working_set(&self) -> Option<f64> {
-        if self.private_working_set.is_some() {
+        if self.windows {
             return self.private_working_set;
         }
         let usage = self.usage?;
@@ -93,7 +95,7 @@ impl MemoryStats {
     /// `usage - cache`, cgroup v2 `usage - inactive_file`, each only when smaller than
     /// `usage`, else `usage`; Windows `privateworkingset`.
     pub fn utilized(&self) -> Option<f64> {
-        if self.private_working_set.is_some() {
+        if self.windows {
             return self.private_working_set;
         }
         let usage = self.usage?;
@@ -253,7 +255,14 @@ impl ContainerStats {
     /// or an object with none of the known fields) give `None`.
     fn from_raw(raw: RawStats) -> Option<ContainerStats> {
         let memory = raw.memory_stats.0.unwrap_or_default();
-        let windows = memory.privateworkingset.0.is_some() || memory.commitbytes.0.is_some();
+        let storage = raw.storage_stats.0;
+        // Windows stats carry privateworkingset or commitbytes in memory_stats, or the
+        // read/write sizes in storage_stats; Linux stats have none of them.
+        let windows = memory.privateworkingset.0.is_some()
+            || memory.commitbytes.0.is_some()
+            || storage
+                .as_ref()
+                .is_some_and(|s| s.read_size_bytes.0.is_some() || s.write_size_bytes.0.is_some());
         // Linux reports CPU time in nanoseconds, Windows in 100-nanosecond intervals.
         let per_second = if windows { 1e7 } else { 1e9 };
         let cpu = raw
@@ -267,7 +276,7 @@ impl ContainerStats {
             raw.blkio_stats
                 .0
                 .and_then(|b| b.io_service_bytes_recursive.0),
-            raw.storage_stats.0,
+            storage,
         );
         let mut networks: Vec<(String, NetworkCounters)> = raw
             .networks
@@ -298,6 +307,7 @@ impl ContainerStats {
                 system_seconds: seconds(cpu.usage_in_kernelmode),
             },
             memory: MemoryStats {
+                windows,
                 usage: memory.usage.0,
                 max_usage: memory.max_usage.0,
                 limit: memory.limit.0,
@@ -426,6 +436,22 @@ mod tests {
                 windows.utilized()
             ),
             (None, Some(600.0), Some(600.0))
+        );
+    }
+
+    #[test]
+    fn windows_is_recognised_without_memory_stats() {
+        let stats = one(json!({
+            "cpu_stats": {"cpu_usage": {"total_usage": 10_000_000u64}},
+            "storage_stats": {"read_size_bytes": 1}
+        }))
+        .expect("stats");
+        assert!(stats.windows && stats.memory.windows);
+        assert_eq!(stats.cpu.total_seconds, Some(1.0));
+        let commit_only = memory(json!({"usage": 500, "commitbytes": 400}));
+        assert_eq!(
+            (commit_only.page_cache(), commit_only.working_set()),
+            (None, None)
         );
     }
 

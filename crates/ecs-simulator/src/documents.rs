@@ -264,7 +264,13 @@ pub fn container_stats(
     }
     let k = sim.period_at(task, now);
     let period = task.platform.sample_period();
-    let read = sim.started + k as f64 * period + 0.0123;
+    // The agent samples each container at a slightly different moment.
+    let container_index = task
+        .containers
+        .iter()
+        .position(|x| x.name == c.name)
+        .unwrap_or(0);
+    let read = sim.started + k as f64 * period + 0.0123 + container_index as f64 * 0.137;
     let memory = memory_at(sim.seed, stream(sim, task, c), c, k);
     let counters = &c.counters;
     let cpu_stats = |cpu: [f64; 3], k: u64| {
@@ -394,15 +400,11 @@ pub fn container_stats(
     m.insert("id".into(), json!(c.docker_id));
     let (interface, [rx, tx], [rx_packets, tx_packets]) = match task.platform {
         // awsvpc: every container sees the task ENI, whose traffic is the whole task's.
-        Platform::Fargate => {
-            let sum = |pick: fn(&crate::Counters) -> [f64; 2]| {
-                task.containers
-                    .iter()
-                    .map(|x| pick(&x.counters))
-                    .fold([0.0, 0.0], |a, b| [a[0] + b[0], a[1] + b[1]])
-            };
-            ("eth1", sum(|c| c.network_bytes), sum(|c| c.network_packets))
-        }
+        Platform::Fargate => (
+            "eth1",
+            [task.eni[0], task.eni[1]],
+            [task.eni[2], task.eni[3]],
+        ),
         Platform::Ec2Bridge => ("eth0", counters.network_bytes, counters.network_packets),
         Platform::ManagedInstances => ("eth0", counters.network_bytes, counters.network_packets),
     };

@@ -127,6 +127,9 @@ pub struct SimulatedTask {
     pub load: f64,
     /// Containers, in task-definition order.
     pub containers: Vec<SimulatedContainer>,
+    /// The task ENI's counters (awsvpc): every container's traffic, which a container restart
+    /// does not reset. Bytes received and transmitted, packets received and transmitted.
+    pub eni: [f64; 4],
 }
 
 /// AWS region, account and cluster the simulated tasks claim.
@@ -180,6 +183,7 @@ impl Simulation {
         for (task_index, task) in self.tasks.iter_mut().enumerate() {
             let period = task.platform.sample_period();
             let target = ((now - started).max(0.0) / period) as u64;
+            let (load, eni) = (task.load, &mut task.eni);
             for (container_index, c) in task.containers.iter_mut().enumerate() {
                 let stream = (task_index * 16 + container_index) as u64;
                 if c.counters.max_memory_bytes == 0.0 {
@@ -188,15 +192,20 @@ impl Simulation {
                 }
                 while c.counters.period < target {
                     let running = c.state == ContainerState::Running;
+                    let (bytes, packets) = (c.counters.network_bytes, c.counters.network_packets);
                     step(
                         seed,
                         stream,
                         period,
-                        task.load,
+                        load,
                         c.cpu_vcpus,
                         running,
                         &mut c.counters,
                     );
+                    eni[0] += c.counters.network_bytes[0] - bytes[0];
+                    eni[1] += c.counters.network_bytes[1] - bytes[1];
+                    eni[2] += c.counters.network_packets[0] - packets[0];
+                    eni[3] += c.counters.network_packets[1] - packets[1];
                     let usage = documents::memory_at(seed, stream, c, c.counters.period).usage;
                     c.counters.max_memory_bytes = c.counters.max_memory_bytes.max(usage);
                 }
@@ -380,5 +389,6 @@ fn new_task(seed: u64, index: usize, started: f64) -> SimulatedTask {
         ip: format!("10.0.{}.{}", octet(30), octet(31)),
         load: 1.0,
         containers,
+        eni: [0.0; 4],
     }
 }

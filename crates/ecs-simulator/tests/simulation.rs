@@ -181,6 +181,22 @@ fn counters_only_grow_and_memory_stays_below_limits() {
 }
 
 #[test]
+fn the_task_eni_keeps_counting_through_a_container_restart() {
+    let mut simulation = Simulation::new(2, 1, START);
+    let task = simulation.tasks[0].id.clone();
+    let eni_rx = |simulation: &Simulation, now: f64| {
+        let stats = task_stats(simulation, &simulation.tasks[0], now);
+        let app = &simulation.tasks[0].containers[0].docker_id;
+        stats[app]["networks"]["eth1"]["rx_bytes"].as_f64().expect("rx_bytes")
+    };
+    simulation.advance_to(START + 100.0);
+    let before = eni_rx(&simulation, START + 100.0);
+    assert!(simulation.restart(&task, "app", START + 100.0));
+    simulation.advance_to(START + 120.0);
+    assert!(eni_rx(&simulation, START + 120.0) >= before, "the ENI counter went backwards");
+}
+
+#[test]
 fn restarts_and_exits_show_in_the_metadata() {
     let mut simulation = Simulation::new(1, 2, START);
     let task = simulation.tasks[1].id.clone();
