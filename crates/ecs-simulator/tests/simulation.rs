@@ -187,13 +187,18 @@ fn the_task_eni_keeps_counting_through_a_container_restart() {
     let eni_rx = |simulation: &Simulation, now: f64| {
         let stats = task_stats(simulation, &simulation.tasks[0], now);
         let app = &simulation.tasks[0].containers[0].docker_id;
-        stats[app]["networks"]["eth1"]["rx_bytes"].as_f64().expect("rx_bytes")
+        stats[app]["networks"]["eth1"]["rx_bytes"]
+            .as_f64()
+            .expect("rx_bytes")
     };
     simulation.advance_to(START + 100.0);
     let before = eni_rx(&simulation, START + 100.0);
     assert!(simulation.restart(&task, "app", START + 100.0));
     simulation.advance_to(START + 120.0);
-    assert!(eni_rx(&simulation, START + 120.0) >= before, "the ENI counter went backwards");
+    assert!(
+        eni_rx(&simulation, START + 120.0) >= before,
+        "the ENI counter went backwards"
+    );
 }
 
 #[test]
