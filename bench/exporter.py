@@ -47,10 +47,11 @@ def cpu_seconds(pid):
 
 
 def rss_mib(pid):
-    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """(resident, anonymous resident) MiB: VmRSS and RssAnon of /proc/<pid>/status. The rest of
+    VmRSS is file-backed: the executable's and libraries' pages, shared and reclaimable."""
+    fields = dict(line.split(":", 1) for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    kib = lambda key: int(fields.get(key, "0 kB").split()[0]) / 1024
+    return kib("VmRSS"), kib("RssAnon")
 
 
 # The request headers Prometheus 2.x sends with every scrape.
@@ -87,7 +88,8 @@ def measure(name, pid, port, scrapes, headers):
         "cpu_us": (user + system) / scrapes * 1e6,
         "user_us": user / scrapes * 1e6,
         "system_us": system / scrapes * 1e6,
-        "rss": rss_mib(pid),
+        "rss": rss_mib(pid)[0],
+        "anon": rss_mib(pid)[1],
         "wall_ms": wall / scrapes * 1e3,
         "bytes": max(sizes),
     }
@@ -149,7 +151,7 @@ def main():
                 ratio = (f"CPU {ours['cpu_us'] / floor['cpu_us']:.2f}x, memory {ours['rss'] / floor['rss']:.2f}x"
                          if row is ours else "")
                 print(f"| {fixture} | {style} | {row['name']} | {row['cpu_us']:.0f} µs ({row['user_us']:.0f} + "
-                      f"{row['system_us']:.0f}) | {row['rss']:.1f} MiB | {row['wall_ms']:.2f} ms | {row['bytes']} B | {ratio} |")
+                      f"{row['system_us']:.0f}) | {row['rss']:.1f} MiB ({row['anon']:.1f} anonymous) | {row['wall_ms']:.2f} ms | {row['bytes']} B | {ratio} |")
 
 
 if __name__ == "__main__":
