@@ -60,11 +60,7 @@ fn run_exporter(flags: cli::ExporterFlags) -> anyhow::Result<()> {
     let config = flags.finish(|key| std::env::var(key).ok())?;
     // A sidecar that answers a scrape every few seconds needs no worker pool: one thread
     // keeps its memory and CPU footprint small.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(async {
+    runtime(Threads::One)?.block_on(async {
         let shutdown = shutdown_signal()?;
         let listener = bind(&address).await?;
         tracing::info!(
@@ -91,11 +87,7 @@ fn run_simulator(flags: cli::SimulateFlags) -> anyhow::Result<()> {
     // first scrape on.
     let started = ecs_simulator::server::now() - 60.0;
     let simulation = ecs_simulator::Simulation::new(flags.seed, usize::from(flags.tasks), started);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(async {
+    runtime(Threads::One)?.block_on(async {
         let shutdown = shutdown_signal()?;
         let listener = bind(&flags.listen_address).await?;
         let server_url = format!("http://{}", listener.local_addr().context("reading the bound address")?);
@@ -126,11 +118,7 @@ fn run_demo_app(flags: cli::DemoAppFlags) -> anyhow::Result<()> {
     };
     let address = flags.listen_address.clone();
     // Under load the application serves many requests at once: use every core.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(async {
+    runtime(Threads::PerCore)?.block_on(async {
         let shutdown = shutdown_signal()?;
         let listener = bind(&address).await?;
         tracing::info!(
@@ -143,6 +131,25 @@ fn run_demo_app(flags: cli::DemoAppFlags) -> anyhow::Result<()> {
             .await
             .context("serving the demo app")
     })
+}
+
+/// How many threads a component's async runtime uses.
+enum Threads {
+    /// One: a sidecar or a test server that answers a request now and then.
+    One,
+    /// One per core: a server under load.
+    PerCore,
+}
+
+fn runtime(threads: Threads) -> anyhow::Result<tokio::runtime::Runtime> {
+    let mut builder = match threads {
+        Threads::One => tokio::runtime::Builder::new_current_thread(),
+        Threads::PerCore => tokio::runtime::Builder::new_multi_thread(),
+    };
+    builder
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
 }
 
 /// Listens on a `--web.listen-address`, trying each address it stands for in turn.
