@@ -8,8 +8,9 @@ use demo_app::Config;
 use demo_app::otlp::OtlpConfig;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use test_support::http_get as get;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 fn config() -> Config {
     Config {
@@ -29,28 +30,6 @@ async fn start(config: Config) -> String {
     let url = format!("http://{}", listener.local_addr().expect("address"));
     tokio::spawn(demo_app::run(config, listener, std::future::pending()));
     url
-}
-
-async fn get(url: &str) -> (u16, String) {
-    let rest = url.strip_prefix("http://").expect("http URL");
-    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let mut socket = TcpStream::connect(host).await.expect("connect");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
-    socket.write_all(request.as_bytes()).await.expect("send");
-    let mut response = Vec::new();
-    socket.read_to_end(&mut response).await.expect("read");
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status");
-    (
-        status,
-        text.split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_owned())
-            .unwrap_or_default(),
-    )
 }
 
 fn sample(metrics: &str, series: &str) -> Option<f64> {

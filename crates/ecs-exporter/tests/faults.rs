@@ -9,6 +9,7 @@ use ecs_exporter::{Config, Scope};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use test_support::{http_get, promtool_check_metrics};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -172,29 +173,6 @@ async fn get(url: &str) -> Scrape {
         body,
         took: started.elapsed(),
     }
-}
-
-/// A minimal HTTP/1.1 GET over a fresh connection, reading to the end of the response.
-async fn http_get(url: &str) -> (u16, String) {
-    let rest = url.strip_prefix("http://").expect("http URL");
-    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let path = if path.is_empty() { "/" } else { path };
-    let mut socket = TcpStream::connect(host).await.expect("connect");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
-    socket.write_all(request.as_bytes()).await.expect("send");
-    let mut response = Vec::new();
-    socket.read_to_end(&mut response).await.expect("read");
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status line");
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
 }
 
 async fn healthy_stub() -> (Stub, String) {
@@ -487,26 +465,7 @@ async fn a_whole_scrape_with_self_and_process_metrics_passes_promtool() {
         "{}",
         scrape.body
     );
-    let mut promtool = std::process::Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("promtool is installed (./scripts/test installs it)");
-    std::io::Write::write_all(
-        &mut promtool.stdin.take().expect("stdin"),
-        scrape.body.as_bytes(),
-    )
-    .expect("write");
-    let output = promtool.wait_with_output().expect("promtool ran");
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(
-        output.status.success() && said.trim().is_empty(),
-        "promtool said:\n{said}"
-    );
+    if let Err(said) = promtool_check_metrics(scrape.body.as_bytes()) {
+        panic!("promtool said:\n{said}");
+    }
 }

@@ -9,7 +9,7 @@
 use ecs_exporter::Scope;
 use ecs_exporter::metrics::{Inputs, SharedInterfaces, ecs_families};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 /// (snapshot name, metadata fixture, stats fixture, scope). `independent_check.py` keeps a
 /// table of its own.
@@ -119,26 +119,9 @@ fn snapshots_pass_promtool_without_a_warning() {
     for (name, ..) in CASES {
         let path = snapshots().join(format!("{name}.prom"));
         let body = std::fs::read(&path).expect("snapshot exists");
-        let mut child = Command::new("promtool")
-            .args(["check", "metrics"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect(
-                "promtool is installed (Debian package prometheus; ./scripts/test installs it)",
-            );
-        std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), &body).expect("write");
-        let output = child.wait_with_output().expect("promtool ran");
-        let said = format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        assert!(
-            output.status.success() && said.trim().is_empty(),
-            "{name}: promtool said:\n{said}"
-        );
+        if let Err(said) = test_support::promtool_check_metrics(&body) {
+            panic!("{name}: promtool said:\n{said}");
+        }
     }
 }
 

@@ -11,6 +11,7 @@ use ecs_simulator::documents::{
 use ecs_simulator::{Faults, Platform, Simulation};
 use serde_json::Value;
 use std::collections::HashMap;
+use test_support::http_get as get;
 
 const START: f64 = 1_780_000_000.0;
 
@@ -235,29 +236,6 @@ fn restarts_and_exits_show_in_the_metadata() {
     assert!(!simulation.clone().restart("no-such-task", "app", START));
 }
 
-async fn get(url: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let rest = url.strip_prefix("http://").expect("http URL");
-    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let mut socket = tokio::net::TcpStream::connect(host).await.expect("connect");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
-    socket.write_all(request.as_bytes()).await.expect("send");
-    let mut response = Vec::new();
-    socket.read_to_end(&mut response).await.expect("read");
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status");
-    (
-        status,
-        text.split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_owned())
-            .unwrap_or_default(),
-    )
-}
-
 async fn serve(faults: Faults) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -390,25 +368,8 @@ async fn the_exporter_reads_every_simulated_task_and_promtool_accepts_the_result
                 "{family} missing:\n{body}"
             );
         }
-        let mut promtool = std::process::Command::new("promtool")
-            .args(["check", "metrics"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("promtool is installed (./scripts/test installs it)");
-        std::io::Write::write_all(&mut promtool.stdin.take().expect("stdin"), body.as_bytes())
-            .expect("write");
-        let output = promtool.wait_with_output().expect("promtool ran");
-        let said = format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        assert!(
-            output.status.success() && said.trim().is_empty(),
-            "{}: {said}",
-            task["launch_type"]
-        );
+        if let Err(said) = test_support::promtool_check_metrics(body.as_bytes()) {
+            panic!("{}: {said}", task["launch_type"]);
+        }
     }
 }
