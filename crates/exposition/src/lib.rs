@@ -1,6 +1,8 @@
 //! Prometheus text exposition format (version 0.0.4): metric families, escaping, number
-//! formatting, and the standard `process_*` metrics that every exporter serves.
+//! formatting, the standard `process_*` metrics that every exporter serves, and a reader of
+//! the format ([`parse`]).
 
+pub mod parse;
 pub mod process;
 
 use std::fmt::Write as _;
