@@ -42,6 +42,22 @@ pub struct Config {
     pub otlp: Option<OtlpConfig>,
 }
 
+impl Default for Config {
+    /// The defaults of `ecs-prom demo-app`'s flags.
+    fn default() -> Self {
+        Config {
+            work_median: Duration::from_millis(40),
+            work_p99: Duration::from_millis(600),
+            external_url: None,
+            external_timeout: Duration::from_secs(2),
+            load_requests_per_second: 5.0,
+            load_concurrency: 2,
+            instrumentation: true,
+            otlp: None,
+        }
+    }
+}
+
 struct App {
     config: Config,
     metrics: RequestMetrics,

@@ -33,6 +33,58 @@ pub enum Command {
     /// Run the instrumented demo web application, with its built-in load generator (traces go
     /// to $OTEL_EXPORTER_OTLP_ENDPOINT when it is set).
     DemoApp(DemoAppFlags),
+    /// Run the whole pipeline locally: simulated ECS tasks, each with a demo app and an
+    /// exporter sidecar, optionally a real Prometheus, and a live summary.
+    Demo(DemoFlags),
+}
+
+/// `ecs-prom demo` flags.
+#[derive(Debug, Args)]
+pub struct DemoFlags {
+    /// Number of simulated tasks (they cycle through Fargate, EC2 bridge and Managed Instances).
+    #[arg(long = "tasks", env = env_vars::DEMO_TASKS, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub tasks: u16,
+    /// Seed of every simulated number.
+    #[arg(long = "seed", env = env_vars::DEMO_SEED, default_value_t = 1)]
+    pub seed: u64,
+    /// Stop after this long [default: run until Ctrl-C or SIGTERM].
+    #[arg(long = "duration", env = env_vars::DEMO_DURATION, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Requests per second each task's load generator sends to its demo app.
+    #[arg(long = "load.rps", env = env_vars::DEMO_LOAD_RPS, default_value_t = 5.0, value_parser = parse_rate)]
+    pub load_rps: f64,
+    /// How often the live summary is written.
+    #[arg(long = "summary.interval", env = env_vars::DEMO_SUMMARY_INTERVAL, default_value = "5s", value_parser = parse_duration)]
+    pub summary_interval: Duration,
+    /// How the summary is written: a table redrawn in place, or key=value lines [default: table on a terminal, else lines].
+    #[arg(long = "summary.format", env = env_vars::DEMO_SUMMARY_FORMAT, value_enum)]
+    pub summary_format: Option<SummaryFormat>,
+    /// Also start a real Prometheus that scrapes every target (needs the prometheus binary).
+    #[arg(
+        long = "prometheus",
+        env = env_vars::DEMO_PROMETHEUS,
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub prometheus: bool,
+    /// Address of that Prometheus' web UI and API.
+    #[arg(long = "prometheus.listen-address", env = env_vars::DEMO_PROMETHEUS_LISTEN_ADDRESS, default_value = "127.0.0.1:9090")]
+    pub prometheus_listen_address: String,
+    /// The Prometheus executable.
+    #[arg(long = "prometheus.binary", env = env_vars::DEMO_PROMETHEUS_BINARY, default_value = "prometheus")]
+    pub prometheus_binary: std::path::PathBuf,
+    /// How often that Prometheus scrapes.
+    #[arg(long = "prometheus.scrape-interval", env = env_vars::DEMO_PROMETHEUS_SCRAPE_INTERVAL, default_value = "5s", value_parser = parse_duration)]
+    pub prometheus_scrape_interval: Duration,
+}
+
+/// Summary formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SummaryFormat {
+    /// A table, redrawn in place.
+    Table,
+    /// One key=value line per task per update.
+    Lines,
 }
 
 /// `ecs-prom demo-app` flags.
@@ -67,6 +119,68 @@ pub struct DemoAppFlags {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     pub disable_instrumentation: bool,
+}
+
+impl DemoAppFlags {
+    /// The finished application configuration; `env` reads the OpenTelemetry variables.
+    pub fn finish(self, env: impl Fn(&str) -> Option<String>) -> demo_app::Config {
+        demo_app::Config {
+            work_median: self.work_median,
+            work_p99: self.work_p99.max(self.work_median),
+            external_url: self.external_url,
+            external_timeout: self.external_timeout,
+            load_requests_per_second: self.load_rps,
+            load_concurrency: usize::from(self.load_concurrency),
+            instrumentation: !self.disable_instrumentation,
+            otlp: demo_app::otlp::OtlpConfig::from_env(env),
+        }
+    }
+}
+
+impl DemoFlags {
+    /// The finished demo configuration. `terminal` says whether standard output is a
+    /// terminal (the summary's default format); `env` reads the OpenTelemetry variables for
+    /// the demo apps.
+    pub fn finish(
+        self,
+        terminal: bool,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<demo::Config> {
+        if self.summary_interval.is_zero() {
+            bail!("--summary.interval must be longer than zero");
+        }
+        if self.prometheus_scrape_interval < Duration::from_secs(1) {
+            bail!("--prometheus.scrape-interval must be at least 1s");
+        }
+        let style = match self.summary_format {
+            Some(SummaryFormat::Table) => demo::summary::Style::Table,
+            Some(SummaryFormat::Lines) => demo::summary::Style::Lines,
+            None if terminal => demo::summary::Style::Table,
+            None => demo::summary::Style::Lines,
+        };
+        let app = demo_app::Config {
+            load_requests_per_second: self.load_rps,
+            otlp: demo_app::otlp::OtlpConfig::from_env(env),
+            ..demo_app::Config::default()
+        };
+        Ok(demo::Config {
+            cluster: demo::cluster::ClusterConfig {
+                tasks: usize::from(self.tasks),
+                seed: self.seed,
+                app,
+            },
+            prometheus: self
+                .prometheus
+                .then_some(demo::prometheus::PrometheusConfig {
+                    binary: self.prometheus_binary,
+                    listen_address: self.prometheus_listen_address,
+                    scrape_interval: self.prometheus_scrape_interval,
+                }),
+            duration: self.duration,
+            summary_interval: self.summary_interval,
+            style,
+        })
+    }
 }
 
 /// Parses a rate: a number from 0 to 100000.
@@ -292,7 +406,9 @@ mod tests {
         argv.extend_from_slice(args);
         match Cli::try_parse_from(argv).expect("valid flags").command {
             Command::Exporter(flags) => flags,
-            Command::Simulate(_) | Command::DemoApp(_) => panic!("parsed an exporter command line"),
+            Command::Simulate(_) | Command::DemoApp(_) | Command::Demo(_) => {
+                panic!("parsed an exporter command line")
+            }
         }
     }
 
@@ -378,6 +494,56 @@ mod tests {
                 "{path}"
             );
         }
+    }
+
+    fn parse(args: &[&str]) -> Command {
+        Cli::try_parse_from(args).expect("valid flags").command
+    }
+
+    #[test]
+    fn demo_app_flag_defaults_are_the_application_defaults() {
+        let Command::DemoApp(flags) = parse(&["ecs-prom", "demo-app"]) else {
+            panic!("parsed a demo-app command line")
+        };
+        let from_flags = flags.finish(env_of(&[]));
+        let default = demo_app::Config::default();
+        assert_eq!(from_flags.work_median, default.work_median);
+        assert_eq!(from_flags.work_p99, default.work_p99);
+        assert_eq!(from_flags.external_url, default.external_url);
+        assert_eq!(from_flags.external_timeout, default.external_timeout);
+        assert_eq!(
+            from_flags.load_requests_per_second,
+            default.load_requests_per_second
+        );
+        assert_eq!(from_flags.load_concurrency, default.load_concurrency);
+        assert_eq!(from_flags.instrumentation, default.instrumentation);
+        assert!(from_flags.otlp.is_none() && default.otlp.is_none());
+    }
+
+    #[test]
+    fn demo_summary_format_follows_the_terminal_unless_given() {
+        let demo = |args: &[&str], terminal: bool| {
+            let mut argv = vec!["ecs-prom", "demo"];
+            argv.extend_from_slice(args);
+            let Command::Demo(flags) = parse(&argv) else {
+                panic!("parsed a demo command line")
+            };
+            flags.finish(terminal, env_of(&[])).expect("valid")
+        };
+        use demo::summary::Style;
+        assert_eq!(demo(&[], true).style, Style::Table);
+        assert_eq!(demo(&[], false).style, Style::Lines);
+        assert_eq!(
+            demo(&["--summary.format", "lines"], true).style,
+            Style::Lines
+        );
+        let config = demo(&["--prometheus", "--tasks", "2", "--duration", "1m"], false);
+        assert_eq!(config.cluster.tasks, 2);
+        assert_eq!(config.duration, Some(Duration::from_secs(60)));
+        let prometheus = config.prometheus.expect("asked for");
+        assert_eq!(prometheus.listen_address, "127.0.0.1:9090");
+        assert_eq!(prometheus.scrape_interval, Duration::from_secs(5));
+        assert!(demo(&[], false).prometheus.is_none());
     }
 
     #[test]

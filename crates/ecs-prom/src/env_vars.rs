@@ -50,3 +50,23 @@ pub const DEMO_APP_LOAD_RPS: &str = "ECS_PROM_DEMO_APP_LOAD_RPS";
 pub const DEMO_APP_LOAD_CONCURRENCY: &str = "ECS_PROM_DEMO_APP_LOAD_CONCURRENCY";
 /// `demo-app --instrumentation.disable`.
 pub const DEMO_APP_DISABLE_INSTRUMENTATION: &str = "ECS_PROM_DEMO_APP_DISABLE_INSTRUMENTATION";
+/// `demo --tasks`.
+pub const DEMO_TASKS: &str = "ECS_PROM_DEMO_TASKS";
+/// `demo --seed`.
+pub const DEMO_SEED: &str = "ECS_PROM_DEMO_SEED";
+/// `demo --duration`.
+pub const DEMO_DURATION: &str = "ECS_PROM_DEMO_DURATION";
+/// `demo --load.rps`.
+pub const DEMO_LOAD_RPS: &str = "ECS_PROM_DEMO_LOAD_RPS";
+/// `demo --summary.interval`.
+pub const DEMO_SUMMARY_INTERVAL: &str = "ECS_PROM_DEMO_SUMMARY_INTERVAL";
+/// `demo --summary.format`.
+pub const DEMO_SUMMARY_FORMAT: &str = "ECS_PROM_DEMO_SUMMARY_FORMAT";
+/// `demo --prometheus`.
+pub const DEMO_PROMETHEUS: &str = "ECS_PROM_DEMO_PROMETHEUS";
+/// `demo --prometheus.listen-address`.
+pub const DEMO_PROMETHEUS_LISTEN_ADDRESS: &str = "ECS_PROM_DEMO_PROMETHEUS_LISTEN_ADDRESS";
+/// `demo --prometheus.binary`.
+pub const DEMO_PROMETHEUS_BINARY: &str = "ECS_PROM_DEMO_PROMETHEUS_BINARY";
+/// `demo --prometheus.scrape-interval`.
+pub const DEMO_PROMETHEUS_SCRAPE_INTERVAL: &str = "ECS_PROM_DEMO_PROMETHEUS_SCRAPE_INTERVAL";

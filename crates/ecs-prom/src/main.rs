@@ -6,6 +6,7 @@ mod env_vars;
 use anyhow::Context;
 use clap::Parser;
 use cli::{Cli, Command, LogFormat, LogLevel};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -17,6 +18,7 @@ fn main() -> ExitCode {
         Command::Exporter(flags) => run_exporter(flags),
         Command::Simulate(flags) => run_simulator(flags),
         Command::DemoApp(flags) => run_demo_app(flags),
+        Command::Demo(flags) => run_demo(flags),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -106,17 +108,8 @@ fn run_simulator(flags: cli::SimulateFlags) -> anyhow::Result<()> {
 }
 
 fn run_demo_app(flags: cli::DemoAppFlags) -> anyhow::Result<()> {
-    let config = demo_app::Config {
-        work_median: flags.work_median,
-        work_p99: flags.work_p99.max(flags.work_median),
-        external_url: flags.external_url,
-        external_timeout: flags.external_timeout,
-        load_requests_per_second: flags.load_rps,
-        load_concurrency: usize::from(flags.load_concurrency),
-        instrumentation: !flags.disable_instrumentation,
-        otlp: demo_app::otlp::OtlpConfig::from_env(|key| std::env::var(key).ok()),
-    };
     let address = flags.listen_address.clone();
+    let config = flags.finish(|key| std::env::var(key).ok());
     // Under load the application serves many requests at once: use every core.
     runtime(Threads::PerCore)?.block_on(async {
         let shutdown = shutdown_signal()?;
@@ -130,6 +123,16 @@ fn run_demo_app(flags: cli::DemoAppFlags) -> anyhow::Result<()> {
         demo_app::run(config, listener, shutdown)
             .await
             .context("serving the demo app")
+    })
+}
+
+fn run_demo(flags: cli::DemoFlags) -> anyhow::Result<()> {
+    let config = flags.finish(std::io::stdout().is_terminal(), |key| {
+        std::env::var(key).ok()
+    })?;
+    runtime(Threads::PerCore)?.block_on(async {
+        let shutdown = shutdown_signal()?;
+        demo::run(config, shutdown).await
     })
 }
 

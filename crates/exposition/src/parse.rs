@@ -111,9 +111,13 @@ fn parse_labels<'a>(
             return Err("expected a label name");
         }
         rest = rest[name_end..].trim_start_matches([' ', '\t']);
-        rest = rest.strip_prefix('=').ok_or("expected '=' after a label name")?;
+        rest = rest
+            .strip_prefix('=')
+            .ok_or("expected '=' after a label name")?;
         rest = rest.trim_start_matches([' ', '\t']);
-        rest = rest.strip_prefix('"').ok_or("expected a quoted label value")?;
+        rest = rest
+            .strip_prefix('"')
+            .ok_or("expected a quoted label value")?;
         let (value, after) = unescape_label_value(rest)?;
         labels.push((name.to_owned(), value));
         rest = after.trim_start_matches([' ', '\t']);

@@ -1,0 +1,221 @@
+//! `ecs-prom demo`: the whole pipeline on a laptop. A [`cluster`] of simulated ECS tasks, each
+//! with its demo app and exporter sidecar, their scrape [`targets`] in a file_sd file, a real
+//! [`prometheus`] when asked for, and a live [`summary`] computed from what the demo scrapes.
+
+pub mod cluster;
+pub mod figures;
+pub mod prometheus;
+pub mod summary;
+pub mod targets;
+
+use anyhow::Context;
+use cluster::{Cluster, ClusterConfig};
+use prometheus::{Prometheus, PrometheusConfig};
+use std::future::Future;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use summary::{Style, Summary};
+use tokio::time::Instant;
+
+/// How the demo runs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The simulated cluster.
+    pub cluster: ClusterConfig,
+    /// Start a Prometheus that scrapes the cluster.
+    pub prometheus: Option<PrometheusConfig>,
+    /// Stop after this long; `None`: run until shut down.
+    pub duration: Option<Duration>,
+    /// How often the summary is written.
+    pub summary_interval: Duration,
+    /// How the summary is written.
+    pub style: Style,
+}
+
+/// Runs the demo until `duration` has passed or `shutdown` completes, then stops everything
+/// it started (Prometheus first) and removes its working directory.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let workdir = WorkDir::create()?;
+    let mut cluster = Cluster::start(&config.cluster).await?;
+    let outcome = run_cluster(&config, &mut cluster, workdir.path(), shutdown).await;
+    let stopped = cluster.stop().await;
+    drop(workdir);
+    outcome.and(stopped)
+}
+
+async fn run_cluster(
+    config: &Config,
+    cluster: &mut Cluster,
+    workdir: &Path,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let file_sd = workdir.join("targets.json");
+    targets::write_file_sd(&file_sd, &targets::target_groups(&cluster.tasks))
+        .context("writing the file_sd targets")?;
+    let mut prometheus = match &config.prometheus {
+        Some(prometheus) => Some(Prometheus::start(prometheus, workdir, &file_sd).await?),
+        None => None,
+    };
+    let header = header(config, cluster, prometheus.as_ref());
+    if config.style == Style::Lines {
+        write_out(&header);
+    }
+    let mut summary = Summary::new(&cluster.tasks)?;
+    let started = Instant::now();
+    let end = config.duration.map(|duration| started + duration);
+    let mut scrapes = tokio::time::interval(summary::SCRAPE_INTERVAL);
+    let mut next_summary = started + config.summary_interval;
+    let mut shutdown = std::pin::pin!(shutdown);
+    let outcome = loop {
+        tokio::select! {
+            () = &mut shutdown => break Ok(()),
+            () = sleep_until(end) => break Ok(()),
+            error = cluster.failed() => break Err(error),
+            error = exited(&mut prometheus) => break Err(error),
+            _ = scrapes.tick() => {
+                summary.scrape().await;
+                if Instant::now() >= next_summary {
+                    next_summary += config.summary_interval;
+                    let table = summary::render(&summary.figures(), config.style);
+                    match config.style {
+                        // Clear the screen and redraw from its top-left corner.
+                        Style::Table => write_out(&format!("\x1b[2J\x1b[H{header}\n{table}")),
+                        Style::Lines => write_out(&table),
+                    }
+                }
+            }
+        }
+    };
+    let stopped = match prometheus {
+        Some(prometheus) => prometheus.stop().await,
+        None => Ok(()),
+    };
+    outcome.and(stopped)
+}
+
+/// What runs where, and how to stop it.
+fn header(config: &Config, cluster: &Cluster, prometheus: Option<&Prometheus>) -> String {
+    let prefix = match config.style {
+        Style::Table => "",
+        Style::Lines => "# ",
+    };
+    let mut lines = vec![format!(
+        "ecs-prom demo: {} simulated ECS tasks; metadata simulator {}/",
+        cluster.tasks.len(),
+        cluster.simulator_url
+    )];
+    for task in &cluster.tasks {
+        lines.push(format!(
+            "  task {} {:<17} app {}/metrics  exporter {}/metrics",
+            &task.id[..task.id.len().min(8)],
+            task.metadata.launch_type,
+            task.app_url,
+            task.exporter_url
+        ));
+    }
+    if let Some(prometheus) = prometheus {
+        lines.push(format!("Prometheus: {}", graph_url(&prometheus.url)));
+        lines.push(format!("  targets: {}/targets", prometheus.url));
+    }
+    lines.push(match config.duration {
+        Some(duration) => format!("Stops after {duration:?}, or on Ctrl-C."),
+        None => "Ctrl-C stops the demo.".to_owned(),
+    });
+    lines
+        .iter()
+        .map(|line| format!("{prefix}{line}\n"))
+        .collect()
+}
+
+/// A Prometheus graph page with the demo's two liveliest figures: CPU used per task and
+/// requests per second per task.
+pub fn graph_url(prometheus_url: &str) -> String {
+    let expressions = [
+        "sum by (task_id, launch_type) (rate(ecs_container_cpu_usage_seconds_total[1m]))",
+        "sum by (task_id, launch_type) (rate(http_requests_total[1m]))",
+    ];
+    let panels: Vec<String> = expressions
+        .iter()
+        .enumerate()
+        .map(|(i, expression)| {
+            format!(
+                "g{i}.expr={}&g{i}.tab=0&g{i}.range_input=15m",
+                percent_encode(expression)
+            )
+        })
+        .collect();
+    format!("{prometheus_url}/graph?{}", panels.join("&"))
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+fn percent_encode(text: &str) -> String {
+    let mut out = String::new();
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// Writes to standard output. A reader that went away (`| head`) does not stop the demo.
+fn write_out(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
+}
+
+async fn sleep_until(end: Option<Instant>) {
+    match end {
+        Some(end) => tokio::time::sleep_until(end).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn exited(prometheus: &mut Option<Prometheus>) -> anyhow::Error {
+    match prometheus {
+        Some(prometheus) => prometheus.exited().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The demo's own directory (Prometheus' configuration, data and log, the file_sd file),
+/// removed when dropped.
+struct WorkDir(PathBuf);
+
+impl WorkDir {
+    fn create() -> anyhow::Result<WorkDir> {
+        let path = std::env::temp_dir().join(format!("ecs-prom-demo-{}", std::process::id()));
+        // Left over from an earlier demo that had the same process id and was killed.
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
+        Ok(WorkDir(path))
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        if let Err(error) = std::fs::remove_dir_all(&self.0) {
+            tracing::warn!(path = %self.0.display(), %error, "could not remove the demo's directory");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_graph_url_carries_both_expressions_encoded() {
+        let url = graph_url("http://127.0.0.1:9090");
+        assert!(url.starts_with("http://127.0.0.1:9090/graph?g0.expr=sum%20by%20%28task_id%2C%20launch_type%29%20%28rate%28ecs_container_cpu_usage_seconds_total%5B1m%5D%29%29&g0.tab=0"), "{url}");
+        assert!(url.contains("&g1.expr=sum%20by%20%28task_id%2C%20launch_type%29%20%28rate%28http_requests_total%5B1m%5D%29%29&g1.tab=0&g1.range_input=15m"), "{url}");
+    }
+}

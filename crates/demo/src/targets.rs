@@ -1,0 +1,132 @@
+//! The cluster's scrape targets as Prometheus file_sd target groups, labelled the way
+//! `ecs-prom discovery` labels ECS targets.
+
+use crate::cluster::DemoTask;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Job of the exporter sidecars.
+pub const EXPORTER_JOB: &str = "ecs-exporter";
+/// Job of the demo apps.
+pub const APP_JOB: &str = "demo-app";
+
+/// One file_sd target group: addresses and the labels they share.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TargetGroup {
+    /// `host:port` of each target.
+    pub targets: Vec<String>,
+    /// Labels added to every series scraped from these targets.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Two groups per task: its demo app and its exporter sidecar.
+///
+/// `container_name` is deliberately not a target label: the exporter's own series carry
+/// `container_name` for every container of the task, which a target label would overwrite.
+pub fn target_groups(tasks: &[DemoTask]) -> Vec<TargetGroup> {
+    let mut groups = Vec::new();
+    for task in tasks {
+        let m = &task.metadata;
+        for (job, url) in [(APP_JOB, &task.app_url), (EXPORTER_JOB, &task.exporter_url)] {
+            let mut labels = BTreeMap::new();
+            let mut set = |name: &str, value: &str| {
+                if !value.is_empty() {
+                    labels.insert(name.to_owned(), value.to_owned());
+                }
+            };
+            set("job", job);
+            set("cluster", &m.cluster);
+            set("service", &m.service_name);
+            set("task_family", &m.family);
+            set("task_revision", &m.revision);
+            set("task_id", &task.id);
+            set("launch_type", &m.launch_type);
+            set("availability_zone", &m.availability_zone);
+            groups.push(TargetGroup {
+                targets: vec![url.trim_start_matches("http://").to_owned()],
+                labels,
+            });
+        }
+    }
+    groups
+}
+
+/// Writes `groups` to `path` as a file_sd JSON file: into a temporary file in the same
+/// directory first, then renamed over `path`, so Prometheus never reads half a file.
+pub fn write_file_sd(path: &Path, groups: &[TargetGroup]) -> std::io::Result<()> {
+    let mut json = serde_json::to_vec_pretty(groups).map_err(std::io::Error::other)?;
+    json.push(b'\n');
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".tmp");
+    std::fs::write(&temporary, json)?;
+    std::fs::rename(&temporary, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_each_target_with_its_task_and_job() {
+        let body = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../fixtures/ecs-metadata/ecs_exporter-fargate_task_metadata.json"
+        ))
+        .expect("fixture");
+        let metadata = ecs_metadata::parse_tasks(&body).expect("parses").remove(0);
+        let task = DemoTask {
+            metadata,
+            id: "abc".to_owned(),
+            metadata_uri: "http://127.0.0.1:1/v4/abc".to_owned(),
+            app_url: "http://127.0.0.1:2".to_owned(),
+            exporter_url: "http://127.0.0.1:3".to_owned(),
+        };
+        let groups = target_groups(&[task]);
+        assert_eq!(groups.len(), 2);
+        assert_eq!(groups[0].targets, ["127.0.0.1:2"]);
+        assert_eq!(groups[1].targets, ["127.0.0.1:3"]);
+        assert_eq!(groups[0].labels["job"], APP_JOB);
+        assert_eq!(groups[1].labels["job"], EXPORTER_JOB);
+        let labels = &groups[1].labels;
+        assert_eq!(labels["task_id"], "abc");
+        assert_eq!(labels["launch_type"], "FARGATE");
+        assert!(!labels.contains_key("container_name"));
+        assert!(
+            !labels.contains_key("service"),
+            "no ServiceName in the fixture"
+        );
+        // Values checked against the fixture by hand.
+        assert_eq!(
+            labels["cluster"],
+            "arn:aws:ecs:us-east-1:829490980523:cluster/prom-ecs-exporter-sandbox"
+        );
+        assert_eq!(
+            labels["task_family"],
+            "prom-ecs-exporter-sandbox-main-fargate"
+        );
+        assert_eq!(labels["task_revision"], "9");
+        assert_eq!(labels["availability_zone"], "us-east-1a");
+    }
+
+    #[test]
+    fn writes_a_complete_file_that_prometheus_reads() {
+        let dir = std::env::temp_dir().join(format!("ecs-prom-targets-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("targets.json");
+        let group = TargetGroup {
+            targets: vec!["127.0.0.1:9".to_owned()],
+            labels: BTreeMap::from([("job".to_owned(), "x".to_owned())]),
+        };
+        write_file_sd(&path, &[group]).expect("written");
+        let written: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
+        assert_eq!(
+            written,
+            serde_json::json!([{"targets": ["127.0.0.1:9"], "labels": {"job": "x"}}])
+        );
+        let leftovers = std::fs::read_dir(&dir).expect("list").count();
+        assert_eq!(leftovers, 1, "no temporary file is left behind");
+        std::fs::remove_dir_all(&dir).expect("clean up");
+    }
+}

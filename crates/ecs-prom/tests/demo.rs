@@ -1,0 +1,376 @@
+//! `ecs-prom demo` end to end, as a user runs it: with the real Prometheus (Debian's
+//! `prometheus` package), asserting through Prometheus' HTTP API that the whole pipeline
+//! delivers; without it, the live summary; and that a stop releases every port and process.
+
+// Test helpers fail the test on any unexpected error.
+#![allow(clippy::expect_used)]
+
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+use test_support::http_get;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_ecs-prom");
+
+/// A port nobody listens on right now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// Starts the demo with `args`; its standard output arrives line by line on the channel.
+fn start_demo(args: &[&str]) -> (Child, mpsc::Receiver<String>) {
+    let mut child = Command::new(BINARY)
+        .arg("demo")
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the demo starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let (lines, received) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, received)
+}
+
+/// Reads lines until one contains `needle`, within `timeout`; returns every line read.
+fn lines_until(lines: &mpsc::Receiver<String>, needle: &str, timeout: Duration) -> Vec<String> {
+    let deadline = Instant::now() + timeout;
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) => {
+                let found = line.contains(needle);
+                seen.push(line);
+                if found {
+                    return seen;
+                }
+            }
+            Err(_) => panic!("no line with {needle:?} within {timeout:?}; got:\n{seen:#?}"),
+        }
+    }
+}
+
+fn sigterm(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+}
+
+/// Waits for the process to exit within `timeout`.
+fn wait_for_exit(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the demo did not stop within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn refuses_connections(address: &str) -> bool {
+    std::net::TcpStream::connect_timeout(
+        &address.parse().expect("an address"),
+        Duration::from_secs(1),
+    )
+    .is_err()
+}
+
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// One series of an instant query: its labels and value.
+type Series = (BTreeMap<String, String>, f64);
+
+/// An instant query through Prometheus' HTTP API.
+async fn query(prometheus: &str, promql: &str) -> Vec<Series> {
+    let url = format!("{prometheus}/api/v1/query?query={}", percent_encode(promql));
+    let (status, body) = http_get(&url).await;
+    assert_eq!(status, 200, "{promql}: {body}");
+    let answer: Value = serde_json::from_str(&body).expect("JSON");
+    answer["data"]["result"]
+        .as_array()
+        .expect("a vector")
+        .iter()
+        .map(|series| {
+            let labels = series["metric"]
+                .as_object()
+                .expect("labels")
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                .collect();
+            let value = series["value"][1]
+                .as_str()
+                .and_then(|v| v.parse().ok())
+                .expect("a value");
+            (labels, value)
+        })
+        .collect()
+}
+
+fn key(labels: &BTreeMap<String, String>) -> (String, String) {
+    (
+        labels.get("instance").cloned().unwrap_or_default(),
+        labels.get("container_name").cloned().unwrap_or_default(),
+    )
+}
+
+/// What the issue asks Prometheus to show, checked once; `Err` says what is not there yet.
+async fn pipeline_delivers(prometheus: &str, tasks: usize) -> Result<(), String> {
+    let up = query(prometheus, "up").await;
+    let jobs: BTreeMap<String, usize> = up.iter().fold(BTreeMap::new(), |mut jobs, (l, _)| {
+        *jobs.entry(l["job"].clone()).or_default() += 1;
+        jobs
+    });
+    let expected_jobs = BTreeMap::from([
+        ("demo-app".to_owned(), tasks),
+        ("ecs-exporter".to_owned(), tasks),
+    ]);
+    if jobs != expected_jobs || up.iter().any(|(_, value)| *value != 1.0) {
+        return Err(format!("targets: {up:?}"));
+    }
+
+    // Every running container's CPU counter rises. Each simulated task runs two containers
+    // (the app and the exporter); the Fargate and EC2 tasks' init containers have exited.
+    let running: BTreeSet<_> = query(prometheus, r#"ecs_container_info{known_status="RUNNING"}"#)
+        .await
+        .iter()
+        .map(|(labels, _)| key(labels))
+        .collect();
+    if running.len() != 2 * tasks {
+        return Err(format!("running containers: {running:?}"));
+    }
+    let rising: BTreeSet<_> = query(
+        prometheus,
+        "increase(ecs_container_cpu_usage_seconds_total[1m]) > 0",
+    )
+    .await
+    .iter()
+    .map(|(labels, _)| key(labels))
+    .collect();
+    if !running.is_subset(&rising) {
+        return Err(format!("CPU rising for {rising:?}, running {running:?}"));
+    }
+
+    // Working set below the limit wherever a limit exists (every container here has one:
+    // its own on EC2, the task's elsewhere).
+    let limits: BTreeMap<_, f64> = query(prometheus, "ecs_container_memory_limit_bytes")
+        .await
+        .iter()
+        .map(|(labels, value)| (key(labels), *value))
+        .collect();
+    let working_sets = query(prometheus, "ecs_container_memory_working_set_bytes").await;
+    if working_sets.len() != 2 * tasks {
+        return Err(format!("working sets: {working_sets:?}"));
+    }
+    for (labels, working_set) in &working_sets {
+        let limit = limits.get(&key(labels)).copied();
+        if !limit.is_some_and(|limit| *working_set > 0.0 && *working_set < limit) {
+            return Err(format!(
+                "working set {working_set} vs limit {limit:?} for {labels:?}"
+            ));
+        }
+    }
+
+    let requests = query(prometheus, "sum(rate(http_requests_total[1m]))").await;
+    if !requests.first().is_some_and(|(_, rate)| *rate > 0.0) {
+        return Err(format!("request rate: {requests:?}"));
+    }
+    let p95 = query(
+        prometheus,
+        "histogram_quantile(0.95, sum by (le) (rate(request_duration_milliseconds_bucket[1m])))",
+    )
+    .await;
+    if !p95
+        .first()
+        .is_some_and(|(_, ms)| ms.is_finite() && *ms > 0.0)
+    {
+        return Err(format!("p95: {p95:?}"));
+    }
+    let errors = query(prometheus, r#"http_requests_total{status="500"}"#).await;
+    if errors.is_empty() || errors.iter().any(|(labels, _)| labels["path"] != "/error") {
+        return Err(format!("5xx series: {errors:?}"));
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pipeline_delivers_into_a_real_prometheus_and_stops_cleanly() {
+    let address = format!("127.0.0.1:{}", free_port());
+    let prometheus = format!("http://{address}");
+    let (mut demo, lines) = start_demo(&[
+        "--prometheus",
+        "--prometheus.listen-address",
+        &address,
+        "--duration",
+        "5m",
+        "--summary.interval",
+        "5s",
+    ]);
+    let header = lines_until(&lines, "# Prometheus:", Duration::from_secs(60));
+    let endpoints: Vec<String> = header
+        .iter()
+        .flat_map(|line| line.split_whitespace())
+        .filter_map(|word| word.strip_prefix("http://"))
+        .filter_map(|rest| rest.split('/').next())
+        .map(str::to_owned)
+        .collect();
+    // The simulator, three apps and three exporters, then Prometheus.
+    assert_eq!(endpoints.len(), 8, "{header:#?}");
+    assert_eq!(endpoints[7], address);
+
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        match pipeline_delivers(&prometheus, 3).await {
+            Ok(()) => break,
+            Err(missing) if Instant::now() > deadline => {
+                panic!("after 120 s Prometheus still lacks: {missing}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_secs(2)).await,
+        }
+    }
+
+    sigterm(&demo);
+    let status = wait_for_exit(&mut demo, Duration::from_secs(30));
+    assert!(status.success(), "exit status {status}");
+    for endpoint in &endpoints {
+        assert!(refuses_connections(endpoint), "{endpoint} still listens");
+    }
+    let leftover = Command::new("pgrep")
+        .args(["-f", &format!("web.listen-address={address}")])
+        .output()
+        .expect("pgrep runs");
+    assert!(
+        leftover.stdout.is_empty(),
+        "a Prometheus was left running: {}",
+        String::from_utf8_lossy(&leftover.stdout)
+    );
+    let workdir = std::env::temp_dir().join(format!("ecs-prom-demo-{}", demo.id()));
+    assert!(!workdir.exists(), "{} was left behind", workdir.display());
+}
+
+#[test]
+fn without_prometheus_the_summary_shows_every_task_and_the_duration_ends_it() {
+    let started = Instant::now();
+    let (mut demo, lines) = start_demo(&[
+        "--duration",
+        "12s",
+        "--summary.interval",
+        "3s",
+        "--tasks",
+        "3",
+    ]);
+    let status = wait_for_exit(&mut demo, Duration::from_secs(60));
+    assert!(status.success(), "exit status {status}");
+    assert!(started.elapsed() >= Duration::from_secs(12));
+    let output: Vec<String> = lines.try_iter().collect();
+    let rows: Vec<&String> = output.iter().filter(|l| l.starts_with("task=")).collect();
+    // One row per task every 3 s for 12 s: at least three rounds.
+    assert!(rows.len() >= 9, "{output:#?}");
+    let last_round = &rows[rows.len() - 3..];
+    let launch_types: BTreeSet<&str> = last_round
+        .iter()
+        .filter_map(|row| {
+            row.split_whitespace()
+                .find_map(|f| f.strip_prefix("launch_type="))
+        })
+        .collect();
+    assert_eq!(
+        launch_types,
+        BTreeSet::from(["EC2", "FARGATE", "MANAGED_INSTANCES"])
+    );
+    for row in last_round {
+        let field = |name: &str| {
+            row.split_whitespace()
+                .find_map(|f| f.strip_prefix(&format!("{name}=")[..]))
+                .unwrap_or_else(|| panic!("{name} in {row}"))
+                .to_owned()
+        };
+        let requests: f64 = field("requests_per_second").parse().expect(row);
+        assert!(requests > 0.0, "{row}");
+        assert!(field("memory_working_set").ends_with("MiB"), "{row}");
+        assert!(field("p95").ends_with("ms"), "{row}");
+        // The EC2 task's stats are sampled every second: its CPU is known within seconds.
+        if row.contains("launch_type=EC2") {
+            let cpu: f64 = field("cpu_vcpus").parse().expect(row);
+            assert!(cpu > 0.0, "{row}");
+        }
+    }
+    let endpoints: Vec<&str> = output
+        .iter()
+        .filter(|line| line.starts_with('#'))
+        .flat_map(|line| line.split_whitespace())
+        .filter_map(|word| word.strip_prefix("http://"))
+        .filter_map(|rest| rest.split('/').next())
+        .collect();
+    assert_eq!(endpoints.len(), 7, "{output:#?}");
+    for endpoint in endpoints {
+        assert!(refuses_connections(endpoint), "{endpoint} still listens");
+    }
+}
+
+#[test]
+fn prometheus_problems_are_clear_errors() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let taken_address = taken.local_addr().expect("address").to_string();
+    let cases = [
+        (
+            vec![
+                "--prometheus",
+                "--prometheus.binary",
+                "/nonexistent/prometheus",
+            ],
+            "sudo apt install prometheus",
+        ),
+        (
+            vec![
+                "--prometheus",
+                "--prometheus.listen-address",
+                &taken_address,
+            ],
+            "cannot listen there",
+        ),
+    ];
+    for (args, expected) in cases {
+        let output = Command::new(BINARY)
+            .arg("demo")
+            .args(&args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
