@@ -1,6 +1,10 @@
 //! `ecs-prom demo`: the whole pipeline on a laptop. A [`cluster`] of simulated ECS tasks, each
 //! with its demo app and exporter sidecar, their scrape [`targets`] in a file_sd file, a real
 //! [`prometheus`] when asked for, and a live [`summary`] computed from what the demo scrapes.
+//!
+//! A new component joins with one [`Cluster::spawn`] call (it gets the stop signal and its
+//! failure ends the demo), plus, where Prometheus should read from it instead of the demo's own
+//! file_sd file, a line in [`prometheus::config_file`].
 
 pub mod cluster;
 pub mod figures;
@@ -58,13 +62,13 @@ async fn run_cluster(
         None => None,
     };
     let header = header(config, cluster, prometheus.as_ref());
-    if config.style == Style::Lines {
-        write_out(&header);
-    }
+    write_out(&header);
     let mut summary = Summary::new(&cluster.tasks)?;
     let started = Instant::now();
     let end = config.duration.map(|duration| started + duration);
     let mut scrapes = tokio::time::interval(summary::SCRAPE_INTERVAL);
+    // A slow round of scrapes delays the next one rather than causing a burst.
+    scrapes.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut next_summary = started + config.summary_interval;
     let mut shutdown = std::pin::pin!(shutdown);
     let outcome = loop {

@@ -86,6 +86,10 @@ impl Prometheus {
             .stderr(log_file)
             // Whatever happens to the demo, its Prometheus does not outlive it.
             .kill_on_drop(true);
+        // Its own process group: Ctrl-C in the terminal reaches only the demo, which then stops
+        // Prometheus itself, in order, instead of both racing to shut down.
+        #[cfg(unix)]
+        command.process_group(0);
         let child = match command.spawn() {
             Ok(child) => child,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => bail!(

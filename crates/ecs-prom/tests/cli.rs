@@ -171,11 +171,7 @@ fn the_exporter_serves_and_stops_cleanly_on_sigterm() {
     );
 
     let stopped = Instant::now();
-    let kill = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(kill.success());
+    test_support::sigterm(child.id());
     let status = loop {
         if let Some(status) = child.try_wait().expect("wait") {
             break status;
@@ -190,20 +186,22 @@ fn the_exporter_serves_and_stops_cleanly_on_sigterm() {
 }
 
 #[test]
-fn the_readme_documents_every_exporter_flag() {
+fn the_readme_documents_every_flag_of_every_component() {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
         .expect("README.md");
-    let help = text(&run(&["exporter", "--help"]).stdout);
-    let flags: Vec<&str> = help
-        .split_whitespace()
-        .filter(|word| word.starts_with("--") && word.len() > 2)
-        .map(|word| word.trim_end_matches([',', '.']))
-        .collect();
-    assert!(flags.len() >= 8, "{flags:?}");
-    for flag in flags {
-        assert!(
-            readme.contains(&format!("`{flag}")),
-            "README.md does not document {flag}"
-        );
+    for component in ["exporter", "simulate", "demo-app", "demo"] {
+        let help = text(&run(&[component, "--help"]).stdout);
+        let flags: Vec<&str> = help
+            .split_whitespace()
+            .filter(|word| word.starts_with("--") && word.len() > 2)
+            .map(|word| word.trim_end_matches([',', '.']))
+            .collect();
+        assert!(flags.len() >= 6, "{component}: {flags:?}");
+        for flag in flags {
+            assert!(
+                readme.contains(&format!("`{flag}")),
+                "README.md does not document {component} {flag}"
+            );
+        }
     }
 }

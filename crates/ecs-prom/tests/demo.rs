@@ -1,6 +1,7 @@
 //! `ecs-prom demo` end to end, as a user runs it: with the real Prometheus (Debian's
 //! `prometheus` package), asserting through Prometheus' HTTP API that the whole pipeline
-//! delivers; without it, the live summary; and that a stop releases every port and process.
+//! delivers; without it, the live summary; and that SIGTERM, Ctrl-C and `--duration` release
+//! every port and process.
 
 // Test helpers fail the test on any unexpected error.
 #![allow(clippy::expect_used)]
@@ -8,6 +9,7 @@
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -23,7 +25,8 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Starts the demo with `args`; its standard output arrives line by line on the channel.
+/// Starts the demo with `args`, in its own process group as a shell starts a foreground job;
+/// its standard output arrives line by line on the channel.
 fn start_demo(args: &[&str]) -> (Child, mpsc::Receiver<String>) {
     let mut child = Command::new(BINARY)
         .arg("demo")
@@ -32,6 +35,7 @@ fn start_demo(args: &[&str]) -> (Child, mpsc::Receiver<String>) {
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
+        .process_group(0)
         .spawn()
         .expect("the demo starts");
     let stdout = child.stdout.take().expect("stdout");
@@ -65,14 +69,6 @@ fn lines_until(lines: &mpsc::Receiver<String>, needle: &str, timeout: Duration) 
     }
 }
 
-fn sigterm(child: &Child) {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success());
-}
-
 /// Waits for the process to exit within `timeout`.
 fn wait_for_exit(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
     let deadline = Instant::now() + timeout;
@@ -94,6 +90,24 @@ fn refuses_connections(address: &str) -> bool {
         Duration::from_secs(1),
     )
     .is_err()
+}
+
+/// Command lines of the running processes that were given `argument`.
+fn processes_with_argument(argument: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let arguments: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        if arguments.iter().any(|a| a == argument) {
+            found.push(arguments.join(" "));
+        }
+    }
+    found
 }
 
 fn percent_encode(text: &str) -> String {
@@ -259,23 +273,33 @@ async fn the_pipeline_delivers_into_a_real_prometheus_and_stops_cleanly() {
         }
     }
 
-    sigterm(&demo);
+    test_support::sigterm(demo.id());
     let status = wait_for_exit(&mut demo, Duration::from_secs(30));
     assert!(status.success(), "exit status {status}");
     for endpoint in &endpoints {
         assert!(refuses_connections(endpoint), "{endpoint} still listens");
     }
-    let leftover = Command::new("pgrep")
-        .args(["-f", &format!("web.listen-address={address}")])
-        .output()
-        .expect("pgrep runs");
+    let leftovers = processes_with_argument(&format!("--web.listen-address={address}"));
     assert!(
-        leftover.stdout.is_empty(),
-        "a Prometheus was left running: {}",
-        String::from_utf8_lossy(&leftover.stdout)
+        leftovers.is_empty(),
+        "a Prometheus was left running: {leftovers:?}"
     );
     let workdir = std::env::temp_dir().join(format!("ecs-prom-demo-{}", demo.id()));
     assert!(!workdir.exists(), "{} was left behind", workdir.display());
+}
+
+#[test]
+fn ctrl_c_stops_the_demo_and_its_prometheus() {
+    let address = format!("127.0.0.1:{}", free_port());
+    let (mut demo, lines) = start_demo(&["--prometheus", "--prometheus.listen-address", &address]);
+    lines_until(&lines, "# Prometheus:", Duration::from_secs(60));
+    // A terminal's Ctrl-C goes to the whole foreground process group.
+    test_support::interrupt_group(demo.id());
+    let status = wait_for_exit(&mut demo, Duration::from_secs(30));
+    assert!(status.success(), "exit status {status}");
+    assert!(refuses_connections(&address), "Prometheus still listens");
+    let leftovers = processes_with_argument(&format!("--web.listen-address={address}"));
+    assert!(leftovers.is_empty(), "a Prometheus was left running: {leftovers:?}");
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests of every crate: a minimal HTTP GET against a
-//! server on loopback, and `promtool check metrics` on an exposition body.
+//! server on loopback, `promtool check metrics` on an exposition body, and the signals ECS
+//! and a terminal send (without depending on a `kill` command being installed).
 
 // Test helpers fail the test on any unexpected error.
 #![allow(clippy::expect_used)]
@@ -86,4 +87,25 @@ pub fn promtool_check_metrics(body: &[u8]) -> Result<(), String> {
     } else {
         Err(said)
     }
+}
+
+/// Sends SIGTERM to the process `pid`, as ECS and `kill` do.
+#[cfg(unix)]
+pub fn sigterm(pid: u32) {
+    let pid = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+        .expect("a process id");
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("SIGTERM sent");
+}
+
+/// Sends SIGINT to every process of the process group `pgid`, as Ctrl-C in a terminal does.
+#[cfg(unix)]
+pub fn interrupt_group(pgid: u32) {
+    let pgid = i32::try_from(pgid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+        .expect("a process group id");
+    rustix::process::kill_process_group(pgid, rustix::process::Signal::INT)
+        .expect("SIGINT sent");
 }
