@@ -5,6 +5,7 @@ use crate::load::{LoadConfig, generate};
 use crate::metrics::{RequestMetrics, method_label, path_label};
 use crate::otlp::{OtlpConfig, Span, Tracer, now_ns};
 use axum::Router;
+use axum::ServiceExt as _;
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -22,7 +23,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
-use axum::ServiceExt as _;
 use tower_service::Service;
 
 /// The application's finished configuration.

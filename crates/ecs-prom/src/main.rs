@@ -170,17 +170,23 @@ async fn bind(flag: &str) -> anyhow::Result<tokio::net::TcpListener> {
     Err(last_error.unwrap_or_else(|| anyhow::anyhow!("listening on {flag}: no address")))
 }
 
-/// Registers for SIGTERM (how ECS stops a container) and Ctrl-C, and returns a future that
-/// completes on either. Registration happens here, before the caller announces that it is
-/// serving, so a signal that arrives right after start-up is never missed.
+/// Registers for SIGTERM (how ECS stops a container) and SIGINT (Ctrl-C), and returns a
+/// future that completes on either. Registration happens here, before the caller announces
+/// that it is serving, so a signal that arrives right after start-up is never missed (tokio's
+/// `ctrl_c()` would only register when first polled).
 fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("installing the SIGTERM handler")?;
+    let (mut terminate, mut interrupt) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+            signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+        )
+    };
     Ok(async move {
         #[cfg(unix)]
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
+            _ = interrupt.recv() => {}
             _ = terminate.recv() => {}
         }
         #[cfg(not(unix))]

@@ -299,7 +299,10 @@ fn ctrl_c_stops_the_demo_and_its_prometheus() {
     assert!(status.success(), "exit status {status}");
     assert!(refuses_connections(&address), "Prometheus still listens");
     let leftovers = processes_with_argument(&format!("--web.listen-address={address}"));
-    assert!(leftovers.is_empty(), "a Prometheus was left running: {leftovers:?}");
+    assert!(
+        leftovers.is_empty(),
+        "a Prometheus was left running: {leftovers:?}"
+    );
 }
 
 #[test]

@@ -106,6 +106,5 @@ pub fn interrupt_group(pgid: u32) {
         .ok()
         .and_then(rustix::process::Pid::from_raw)
         .expect("a process group id");
-    rustix::process::kill_process_group(pgid, rustix::process::Signal::INT)
-        .expect("SIGINT sent");
+    rustix::process::kill_process_group(pgid, rustix::process::Signal::INT).expect("SIGINT sent");
 }
