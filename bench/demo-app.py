@@ -23,31 +23,10 @@ import subprocess
 import sys
 import time
 
+from processes import cpu_seconds, free_port, wait_for
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-TICKS = os.sysconf("SC_CLK_TCK")
 PATHS = ["/health", "/api/data"]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(port):
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"nothing listens on port {port}")
-
-
-def cpu_seconds(pid):
-    """User + system CPU seconds of a process: fields 14 and 15 of /proc/<pid>/stat."""
-    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def to_ms(text):
@@ -109,9 +88,9 @@ def main():
         for round_number in range(args.rounds):
             for path in PATHS:
                 for name, (port, process) in apps.items():
-                    before = cpu_seconds(process.pid)
+                    before = sum(cpu_seconds(process.pid))
                     rps, p99, done = run_wrk(f"http://127.0.0.1:{port}{path}", args.duration, args.connections)
-                    cpu_us = (cpu_seconds(process.pid) - before) / done * 1e6
+                    cpu_us = (sum(cpu_seconds(process.pid)) - before) / done * 1e6
                     results[(path, name)].append((rps, p99, cpu_us))
                     print(f"round {round_number + 1}: {path} instrumentation {name}: "
                           f"{rps:.0f} req/s, p99 {p99:.2f} ms, {cpu_us:.1f} µs CPU/request", file=sys.stderr)
