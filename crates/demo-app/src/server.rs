@@ -1,5 +1,5 @@
-//! The demo application's HTTP server: its endpoints, the middleware that counts, times and
-//! traces every request, and `run`, which also starts the load generator.
+//! The demo application's HTTP server: its endpoints, the service around them that counts,
+//! times and traces every request, and `run`, which also starts the load generator.
 
 use crate::load::{LoadConfig, generate};
 use crate::metrics::{RequestMetrics, method_label, path_label};

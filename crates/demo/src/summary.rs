@@ -238,14 +238,14 @@ async fn scrape(client: &ecs_metadata::MetadataClient) -> Result<Vec<ParsedSampl
 }
 
 fn task_figures(exporter: &Target, app: &Target) -> TaskFigures {
-    let sampled = |name: &str| {
+    let sampled_sum = |series: &BTreeMap<Vec<(String, String)>, Vec<Point>>| {
         Reading::from_rates(
-            exporter
-                .series(name)
+            series
                 .values()
                 .map(|points| sampled_rate(points, QUIET_SECONDS)),
         )
     };
+    let sampled = |name: &str| sampled_sum(&exporter.series(name));
     let cpu_usage = exporter.series("ecs_container_cpu_usage_seconds_total");
     let working_set: Vec<&ParsedSample> = exporter
         .latest("ecs_container_memory_working_set_bytes")
@@ -287,11 +287,7 @@ fn task_figures(exporter: &Target, app: &Target) -> TaskFigures {
     };
 
     TaskFigures {
-        cpu_vcpus: Reading::from_rates(
-            cpu_usage
-                .values()
-                .map(|points| sampled_rate(points, QUIET_SECONDS)),
-        ),
+        cpu_vcpus: sampled_sum(&cpu_usage),
         cpu_limit_vcpus: limit(
             exporter,
             "ecs_task_cpu_limit_vcpus",
