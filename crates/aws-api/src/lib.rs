@@ -1,0 +1,17 @@
+//! The few AWS API calls ecs-prom makes, without the AWS SDK: SigV4 signing, credentials and
+//! region from the standard places, and JSON 1.1 and EC2 Query requests with deadlines,
+//! retries with backoff and jitter, rate limits, response size limits and per-outcome counts.
+//!
+//! ecs-prom calls eleven operations. The SDK crates for them take minutes of CPU to build
+//! (numbers in the README); these few hundred lines build in seconds.
+
+pub mod client;
+pub mod config;
+pub mod credentials;
+pub mod ec2;
+pub mod sigv4;
+pub mod transport;
+
+pub use client::{AwsClient, AwsError, CallCounts, ClientOptions, Outcome};
+pub use config::{AwsConfig, Service, region_of_arn};
+pub use credentials::{Credentials, CredentialsError};
