@@ -1,0 +1,133 @@
+//! `ecs-prom discovery`: finds scrape targets in AWS Cloud Map namespaces and ECS clusters and
+//! hands them to Prometheus as a file_sd file and an http_sd endpoint, refreshing on an
+//! interval. A source that fails keeps its previous targets, so an AWS error or a throttle
+//! never shrinks the list.
+
+pub mod cloudmap;
+pub mod ecs;
+pub mod output;
+pub mod prometheus_config;
+pub mod refresh;
+pub mod server;
+pub mod snapshot;
+pub mod target;
+
+use aws_api::AwsClient;
+use output::FileOutput;
+use prometheus_config::ConfigSync;
+use refresh::{Discovery, Namespaces};
+use snapshot::Snapshot;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// Where the Prometheus configuration comes from and goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrometheusConfig {
+    /// SSM parameter holding the whole configuration.
+    pub parameter: String,
+    /// File to write it to.
+    pub file: PathBuf,
+    /// Prometheus to ask for a reload after each change.
+    pub reload_url: Option<String>,
+}
+
+/// Discovery's finished configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Cloud Map namespaces.
+    pub namespaces: Namespaces,
+    /// ECS clusters (names or ARNs).
+    pub clusters: Vec<String>,
+    /// file_sd output.
+    pub output_file: Option<PathBuf>,
+    /// Time between refreshes.
+    pub refresh_interval: Duration,
+    /// How long a container instance's address is cached.
+    pub container_instance_ttl: Duration,
+    /// The seed's configuration role.
+    pub prometheus_config: Option<PrometheusConfig>,
+}
+
+impl Config {
+    fn discovery(&self, client: Arc<AwsClient>) -> Discovery {
+        let sync = self
+            .prometheus_config
+            .as_ref()
+            .map(|p| ConfigSync::new(p.parameter.clone(), p.file.clone(), p.reload_url.clone()));
+        Discovery::new(
+            client,
+            self.namespaces.clone(),
+            &self.clusters,
+            self.container_instance_ttl,
+            sync,
+        )
+    }
+}
+
+/// Writes the file output (when configured) from a finished refresh. A write error is logged
+/// and retried on the next refresh; it loses nothing.
+fn write_output(output: &mut Option<FileOutput>, json: &str) {
+    if let Some(output) = output {
+        match output.update(json) {
+            Ok(true) => tracing::info!(file = %output.path().display(), "file_sd targets written"),
+            Ok(false) => {}
+            Err(error) => {
+                tracing::error!(file = %output.path().display(), error = %error, "writing the file_sd targets failed")
+            }
+        }
+    }
+}
+
+/// Runs one refresh, writes the file output, and returns the resulting state and whether
+/// every source succeeded (`ecs-prom discovery --once`).
+pub async fn once(config: &Config, client: Arc<AwsClient>) -> (Snapshot, bool) {
+    let mut discovery = config.discovery(client);
+    let report = discovery.refresh().await;
+    let mut output = config.output_file.clone().map(FileOutput::new);
+    let json = target::render(&discovery.targets());
+    write_output(&mut output, &json);
+    let writes = output.as_ref().map_or(0, |o| o.writes);
+    let written_ok = output
+        .as_ref()
+        .is_none_or(|o| std::fs::read_to_string(o.path()).is_ok_and(|content| content == json));
+    (Snapshot::of(&discovery, writes), report.ok && written_ok)
+}
+
+/// Refreshes on the interval and serves the endpoints on `listener` until `shutdown`
+/// completes.
+pub async fn run(
+    config: Config,
+    client: Arc<AwsClient>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let shared = server::Shared {
+        snapshot: Arc::new(RwLock::new(Snapshot::default())),
+        client: client.clone(),
+    };
+    let mut discovery = config.discovery(client);
+    let mut output = config.output_file.clone().map(FileOutput::new);
+    let snapshot = shared.snapshot.clone();
+    let refresher = tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(config.refresh_interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            discovery.refresh().await;
+            let json = target::render(&discovery.targets());
+            write_output(&mut output, &json);
+            let published = Snapshot::of(&discovery, output.as_ref().map_or(0, |o| o.writes));
+            if let Ok(mut slot) = snapshot.write() {
+                *slot = published;
+            }
+        }
+    });
+    let served = axum::serve(listener, server::router(shared))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    refresher.abort();
+    served
+}

@@ -1,0 +1,130 @@
+//! The seed's configuration role: Prometheus' whole configuration kept in an SSM parameter,
+//! written to a file atomically whenever it changes, followed by a reload request to
+//! Prometheus (`POST /-/reload`, which needs Prometheus' `--web.enable-lifecycle`).
+
+use crate::output::write_atomically;
+use crate::refresh::read_parameter;
+use aws_api::AwsClient;
+use aws_api::transport::Http;
+use bytes::Bytes;
+use http_body_util::Full;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Deadline of the reload request.
+const RELOAD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The configuration sync's settings and state.
+pub struct ConfigSync {
+    parameter: String,
+    file: PathBuf,
+    reload_url: Option<String>,
+    http: Http,
+    /// A reload that failed is asked for again on the next refresh.
+    reload_pending: bool,
+    /// Times the file was written.
+    pub writes: u64,
+    /// Successful reload requests.
+    pub reloads: u64,
+    /// Failed reload requests.
+    pub reload_failures: u64,
+    /// The last error, in words.
+    pub last_error: Option<String>,
+}
+
+impl ConfigSync {
+    /// Keeps `file` equal to the SSM parameter `parameter` and, when `prometheus_url` is
+    /// given, asks that Prometheus to reload after each change.
+    pub fn new(parameter: String, file: PathBuf, prometheus_url: Option<String>) -> Self {
+        ConfigSync {
+            parameter,
+            file,
+            reload_url: prometheus_url.map(|u| format!("{}/-/reload", u.trim_end_matches('/'))),
+            http: Http::new(RELOAD_TIMEOUT),
+            reload_pending: false,
+            writes: 0,
+            reloads: 0,
+            reload_failures: 0,
+            last_error: None,
+        }
+    }
+
+    /// The parameter's name.
+    pub fn parameter(&self) -> &str {
+        &self.parameter
+    }
+
+    /// The file written.
+    pub fn file(&self) -> &std::path::Path {
+        &self.file
+    }
+
+    /// Reads the parameter, rewrites the file if it differs, and reloads Prometheus if the
+    /// file changed (or an earlier reload failed). Returns whether all of that worked.
+    pub async fn sync(&mut self, client: &AwsClient) -> bool {
+        match self.sync_inner(client).await {
+            Ok(()) => {
+                self.last_error = None;
+                true
+            }
+            Err(error) => {
+                tracing::warn!(parameter = %self.parameter, error = %error, "Prometheus configuration sync failed");
+                self.last_error = Some(error);
+                false
+            }
+        }
+    }
+
+    async fn sync_inner(&mut self, client: &AwsClient) -> Result<(), String> {
+        let wanted = read_parameter(client, &self.parameter)
+            .await
+            .map_err(|e| format!("reading the configuration parameter: {e}"))?;
+        let current = std::fs::read_to_string(&self.file).ok();
+        if current.as_deref() != Some(wanted.as_str()) {
+            write_atomically(&self.file, wanted.as_bytes())
+                .map_err(|e| format!("writing {}: {e}", self.file.display()))?;
+            self.writes += 1;
+            self.reload_pending = true;
+            tracing::info!(file = %self.file.display(), parameter = %self.parameter, "Prometheus configuration written");
+        }
+        if self.reload_pending {
+            if let Some(url) = &self.reload_url {
+                match self.reload(url).await {
+                    Ok(()) => {
+                        self.reloads += 1;
+                        self.reload_pending = false;
+                    }
+                    Err(error) => {
+                        self.reload_failures += 1;
+                        return Err(format!("asking Prometheus to reload at {url}: {error}"));
+                    }
+                }
+            } else {
+                self.reload_pending = false;
+            }
+        }
+        Ok(())
+    }
+
+    async fn reload(&self, url: &str) -> Result<(), String> {
+        let request = http::Request::post(url)
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| e.to_string())?;
+        let reply = self
+            .http
+            .send(request, RELOAD_TIMEOUT)
+            .await
+            .map_err(|e| e.to_string())?;
+        if reply.status == 200 {
+            Ok(())
+        } else {
+            let said = String::from_utf8_lossy(&reply.body[..reply.body.len().min(200)])
+                .trim()
+                .to_owned();
+            Err(format!(
+                "HTTP {}: {said} (is Prometheus started with --web.enable-lifecycle?)",
+                reply.status
+            ))
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! Discovery's HTTP endpoints: http_sd at `/prometheus-targets`, self-metrics at `/metrics`,
+//! `/-/healthy`, `/-/ready` (after the first refresh with every source good), and `/`, a page
+//! with every source's state, its last error in words, and the current targets.
+
+use crate::snapshot::Snapshot;
+use aws_api::AwsClient;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use std::fmt::Write as _;
+use std::sync::{Arc, RwLock};
+
+/// The http_sd path (the seed's).
+pub const TARGETS_PATH: &str = "/prometheus-targets";
+
+/// What the handlers read.
+#[derive(Clone)]
+pub struct Shared {
+    /// The state after the last refresh.
+    pub snapshot: Arc<RwLock<Snapshot>>,
+    /// The AWS client, for its live call counts.
+    pub client: Arc<AwsClient>,
+}
+
+impl Shared {
+    fn read(&self) -> Snapshot {
+        self.snapshot.read().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
+/// The routes.
+pub fn router(shared: Shared) -> Router {
+    Router::new()
+        .route(TARGETS_PATH, get(targets))
+        .route("/metrics", get(metrics))
+        .route("/-/healthy", get(|| async { "Healthy.\n" }))
+        .route("/-/ready", get(ready))
+        .route("/", get(status_page))
+        .with_state(shared)
+}
+
+async fn targets(State(shared): State<Shared>) -> Response {
+    let snapshot = shared.read();
+    let body = if snapshot.refreshes == 0 {
+        "[]\n".to_owned()
+    } else {
+        snapshot.targets_json
+    };
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+async fn metrics(State(shared): State<Shared>) -> Response {
+    let mut families = shared.read().families(&shared.client);
+    #[cfg(target_os = "linux")]
+    families.extend(exposition::process::families());
+    let mut body = String::with_capacity(8192);
+    exposition::encode(&families, &mut body);
+    ([(header::CONTENT_TYPE, exposition::CONTENT_TYPE)], body).into_response()
+}
+
+async fn ready(State(shared): State<Shared>) -> Response {
+    let snapshot = shared.read();
+    if snapshot.ready {
+        (StatusCode::OK, "Ready.\n").into_response()
+    } else {
+        let mut body =
+            String::from("Not ready: no refresh has completed with every source good yet.\n");
+        for (place, error) in snapshot.errors() {
+            let _ = writeln!(body, "{place}: {error}");
+        }
+        (StatusCode::SERVICE_UNAVAILABLE, body).into_response()
+    }
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+async fn status_page(State(shared): State<Shared>) -> Html<String> {
+    let snapshot = shared.read();
+    let mut page = String::from(
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>ecs-prom discovery</title>\
+         <style>body{font-family:sans-serif}td,th{padding:2px 8px;text-align:left;vertical-align:top}\
+         .error{color:#b00}</style></head><body><h1>ecs-prom discovery</h1>",
+    );
+    let _ = write!(
+        page,
+        "<p>{} refreshes; {} targets. <a href=\"{TARGETS_PATH}\">{TARGETS_PATH}</a> (http_sd) · \
+         <a href=\"/metrics\">/metrics</a> · <a href=\"/-/ready\">/-/ready</a></p>",
+        snapshot.refreshes,
+        snapshot.targets.len()
+    );
+    page.push_str("<h2>Sources</h2><table><tr><th>source</th><th>name</th><th>targets</th><th>state</th></tr>");
+    for (key, status) in &snapshot.sources {
+        let state = match &status.last_error {
+            None => "ok".to_owned(),
+            Some(error) => format!(
+                "<span class=\"error\">failing, keeping its previous targets: {}</span>",
+                escape(error)
+            ),
+        };
+        let _ = write!(
+            page,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{state}</td></tr>",
+            key.kind.as_str(),
+            escape(&key.name),
+            status.targets.len()
+        );
+    }
+    page.push_str("</table>");
+    if snapshot.sources.is_empty() {
+        page.push_str("<p>No sources yet: the first refresh has not completed, or no namespace or cluster is configured.</p>");
+    }
+    for (place, error) in snapshot
+        .errors()
+        .iter()
+        .filter(|(p, _)| !p.starts_with("ecs ") && !p.starts_with("cloudmap "))
+    {
+        let _ = write!(
+            page,
+            "<p class=\"error\">{}: {}</p>",
+            escape(place),
+            escape(error)
+        );
+    }
+    page.push_str("<h2>Targets</h2><table><tr><th>target</th><th>labels</th></tr>");
+    for target in &snapshot.targets {
+        let labels: Vec<String> = target
+            .labels
+            .iter()
+            .filter(|(name, _)| !name.starts_with("__meta_"))
+            .map(|(name, value)| format!("{name}=\"{}\"", escape(value)))
+            .collect();
+        let _ = write!(
+            page,
+            "<tr><td>{}</td><td>{}</td></tr>",
+            escape(&target.targets.join(", ")),
+            labels.join(", ")
+        );
+    }
+    page.push_str("</table></body></html>\n");
+    Html(page)
+}

@@ -1,0 +1,229 @@
+//! What the HTTP endpoints serve: a copy of discovery's state taken after each refresh, so
+//! requests never wait for AWS and never trigger discovery themselves.
+
+use crate::ecs::CacheStats;
+use crate::refresh::{Discovery, SourceKey, SourceStatus};
+use crate::target::{TargetGroup, render};
+use aws_api::AwsClient;
+use exposition::{Family, MetricType};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The state after the last completed refresh.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// The http_sd / file_sd document.
+    pub targets_json: String,
+    /// The targets it holds.
+    pub targets: Vec<TargetGroup>,
+    /// Whether a refresh has completed with every source good.
+    pub ready: bool,
+    /// Each source's status.
+    pub sources: BTreeMap<SourceKey, SourceStatus>,
+    /// The error of the last read of the namespaces parameter.
+    pub namespaces_error: Option<String>,
+    /// The error of the last Prometheus configuration sync.
+    pub config_error: Option<String>,
+    /// Refreshes so far.
+    pub refreshes: u64,
+    /// Duration of the last refresh.
+    pub last_duration: Option<Duration>,
+    /// Last refresh with every source good.
+    pub last_success: Option<f64>,
+    /// Cache statistics.
+    pub cache: CacheStats,
+    /// file_sd writes.
+    pub file_writes: u64,
+    /// Prometheus configuration writes, reloads and failed reloads.
+    pub config_counts: Option<(u64, u64, u64)>,
+}
+
+impl Snapshot {
+    /// A copy of `discovery`'s state.
+    pub fn of(discovery: &Discovery, file_writes: u64) -> Self {
+        let targets = discovery.targets();
+        Snapshot {
+            targets_json: render(&targets),
+            targets,
+            ready: discovery.last_success.is_some(),
+            sources: discovery.sources.clone(),
+            namespaces_error: discovery.namespaces_error.clone(),
+            config_error: discovery
+                .config_sync
+                .as_ref()
+                .and_then(|s| s.last_error.clone()),
+            refreshes: discovery.refreshes,
+            last_duration: discovery.last_duration,
+            last_success: discovery.last_success,
+            cache: discovery.cache_stats(),
+            file_writes,
+            config_counts: discovery
+                .config_sync
+                .as_ref()
+                .map(|s| (s.writes, s.reloads, s.reload_failures)),
+        }
+    }
+
+    /// Every error of the last refresh, with where it happened.
+    pub fn errors(&self) -> Vec<(String, String)> {
+        let mut errors: Vec<(String, String)> = self
+            .sources
+            .iter()
+            .filter_map(|(key, s)| s.last_error.clone().map(|e| (key.to_string(), e)))
+            .collect();
+        if let Some(error) = &self.namespaces_error {
+            errors.push(("namespaces parameter".to_owned(), error.clone()));
+        }
+        if let Some(error) = &self.config_error {
+            errors.push(("prometheus configuration".to_owned(), error.clone()));
+        }
+        errors
+    }
+
+    /// The self-metrics families.
+    pub fn families(&self, client: &Arc<AwsClient>) -> Vec<Family> {
+        let mut build = Family::new(
+            "ecs_prom_discovery_build_info",
+            "ecs-prom build that runs discovery; always 1.",
+            MetricType::Gauge,
+        );
+        build.push(vec![("version", env!("CARGO_PKG_VERSION").to_owned())], 1.0);
+        let mut refreshes = Family::new(
+            "ecs_prom_discovery_refreshes_total",
+            "Refreshes completed.",
+            MetricType::Counter,
+        );
+        refreshes.push(Vec::new(), self.refreshes as f64);
+        let mut duration = Family::new(
+            "ecs_prom_discovery_refresh_duration_seconds",
+            "How long the last refresh took.",
+            MetricType::Gauge,
+        );
+        duration.push(
+            Vec::new(),
+            self.last_duration.map_or(0.0, |d| d.as_secs_f64()),
+        );
+        let mut last_success = Family::new(
+            "ecs_prom_discovery_last_success_timestamp_seconds",
+            "When a refresh last completed with every source good (0: never).",
+            MetricType::Gauge,
+        );
+        last_success.push(Vec::new(), self.last_success.unwrap_or(0.0));
+        let mut failures = Family::new(
+            "ecs_prom_discovery_refresh_failures_total",
+            "Refreshes in which a source failed (its previous targets were kept).",
+            MetricType::Counter,
+        );
+        let mut targets = Family::new(
+            "ecs_prom_discovery_targets",
+            "Targets each source contributes.",
+            MetricType::Gauge,
+        );
+        let mut source_up = Family::new(
+            "ecs_prom_discovery_source_up",
+            "1 when the source's last refresh succeeded, else 0.",
+            MetricType::Gauge,
+        );
+        let mut source_success = Family::new(
+            "ecs_prom_discovery_source_last_success_timestamp_seconds",
+            "When the source last refreshed without error (0: never).",
+            MetricType::Gauge,
+        );
+        for (key, status) in &self.sources {
+            let labels = vec![
+                ("source", key.kind.as_str().to_owned()),
+                ("name", key.name.clone()),
+            ];
+            failures.push(labels.clone(), status.failures as f64);
+            targets.push(labels.clone(), status.targets.len() as f64);
+            source_up.push(
+                labels.clone(),
+                f64::from(u8::from(status.last_error.is_none())),
+            );
+            source_success.push(labels, status.last_success.unwrap_or(0.0));
+        }
+        let mut requests = Family::new(
+            "ecs_prom_discovery_aws_requests_total",
+            "AWS API attempts by service, operation and outcome (retries count; outcome=\"throttled\" counts throttles).",
+            MetricType::Counter,
+        );
+        for ((service, operation, outcome), count) in client.counts().snapshot() {
+            requests.push(
+                vec![
+                    ("service", service.signing_name().to_owned()),
+                    ("operation", operation.to_owned()),
+                    ("outcome", outcome.as_str().to_owned()),
+                ],
+                count as f64,
+            );
+        }
+        let mut hits = Family::new(
+            "ecs_prom_discovery_cache_hits_total",
+            "Look-ups answered from a cache instead of an AWS call.",
+            MetricType::Counter,
+        );
+        let mut misses = Family::new(
+            "ecs_prom_discovery_cache_misses_total",
+            "Look-ups that needed an AWS call.",
+            MetricType::Counter,
+        );
+        for (cache, hit, miss) in [
+            ("task", self.cache.task_hits, self.cache.task_misses),
+            (
+                "task_definition",
+                self.cache.task_definition_hits,
+                self.cache.task_definition_misses,
+            ),
+            (
+                "container_instance",
+                self.cache.container_instance_hits,
+                self.cache.container_instance_misses,
+            ),
+        ] {
+            hits.push(vec![("cache", cache.to_owned())], hit as f64);
+            misses.push(vec![("cache", cache.to_owned())], miss as f64);
+        }
+        let mut file_writes = Family::new(
+            "ecs_prom_discovery_file_writes_total",
+            "Times the file_sd file was rewritten (only changes are written).",
+            MetricType::Counter,
+        );
+        file_writes.push(Vec::new(), self.file_writes as f64);
+        let mut families = vec![
+            build,
+            refreshes,
+            duration,
+            last_success,
+            failures,
+            targets,
+            source_up,
+            source_success,
+            requests,
+            hits,
+            misses,
+            file_writes,
+        ];
+        if let Some((writes, reloads, reload_failures)) = self.config_counts {
+            let mut config_writes = Family::new(
+                "ecs_prom_discovery_config_writes_total",
+                "Times the Prometheus configuration file was rewritten from SSM.",
+                MetricType::Counter,
+            );
+            config_writes.push(Vec::new(), writes as f64);
+            let mut reload = Family::new(
+                "ecs_prom_discovery_prometheus_reloads_total",
+                "Reload requests sent to Prometheus, by outcome.",
+                MetricType::Counter,
+            );
+            reload.push(vec![("outcome", "success".to_owned())], reloads as f64);
+            reload.push(
+                vec![("outcome", "failure".to_owned())],
+                reload_failures as f64,
+            );
+            families.push(config_writes);
+            families.push(reload);
+        }
+        families
+    }
+}
