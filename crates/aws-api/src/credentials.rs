@@ -137,10 +137,10 @@ impl CredentialsProvider {
             return Ok(keys.into());
         }
         if let Some(source) = &self.config.container_credentials {
-            return self.from_container_endpoint(source).await;
+            return self.ask_container_endpoint(source).await;
         }
         if self.config.imds_enabled {
-            return match self.from_instance_metadata().await {
+            return match self.ask_instance_metadata().await {
                 Ok(credentials) => Ok(credentials),
                 Err(error) => Err(CredentialsError::NotFound {
                     note: Some(
@@ -157,7 +157,7 @@ impl CredentialsProvider {
         })
     }
 
-    async fn from_container_endpoint(
+    async fn ask_container_endpoint(
         &self,
         source: &ContainerCredentialsSource,
     ) -> Result<Credentials, CredentialsError> {
@@ -185,7 +185,7 @@ impl CredentialsProvider {
         parse_endpoint_credentials(&body).map_err(failed)
     }
 
-    async fn from_instance_metadata(&self) -> Result<Credentials, CredentialsError> {
+    async fn ask_instance_metadata(&self) -> Result<Credentials, CredentialsError> {
         let token_url = format!("{IMDS}/latest/api/token");
         let token = self
             .exchange(

@@ -67,33 +67,51 @@ impl Config {
     }
 }
 
-/// Writes the file output (when configured) from a finished refresh. A write error is logged
-/// and retried on the next refresh; it loses nothing.
-fn write_output(output: &mut Option<FileOutput>, json: &str) {
-    if let Some(output) = output {
-        match output.update(json) {
-            Ok(true) => tracing::info!(file = %output.path().display(), "file_sd targets written"),
-            Ok(false) => {}
-            Err(error) => {
-                tracing::error!(file = %output.path().display(), error = %error, "writing the file_sd targets failed")
+/// Discovery with its outputs: each refresh updates the sources, then writes the file_sd
+/// file if the targets changed, then gives the state to publish.
+pub struct Pipeline {
+    /// The sources and their state.
+    pub discovery: Discovery,
+    output: Option<FileOutput>,
+}
+
+impl Pipeline {
+    /// A pipeline for `config`, calling AWS through `client`.
+    pub fn new(config: &Config, client: Arc<AwsClient>) -> Self {
+        Pipeline {
+            discovery: config.discovery(client),
+            output: config.output_file.clone().map(FileOutput::new),
+        }
+    }
+
+    /// Refreshes every source and writes the outputs. Returns the new state and whether
+    /// everything succeeded. A file write error is logged and tried again next refresh; it
+    /// loses nothing.
+    pub async fn refresh(&mut self) -> (Snapshot, bool) {
+        let report = self.discovery.refresh().await;
+        let json = target::render(&self.discovery.targets());
+        let mut written = true;
+        if let Some(output) = &mut self.output {
+            match output.update(&json) {
+                Ok(true) => {
+                    tracing::info!(file = %output.path().display(), "file_sd targets written")
+                }
+                Ok(false) => {}
+                Err(error) => {
+                    written = false;
+                    tracing::error!(file = %output.path().display(), error = %error, "writing the file_sd targets failed");
+                }
             }
         }
+        let writes = self.output.as_ref().map_or(0, |o| o.writes);
+        (Snapshot::of(&self.discovery, writes), report.ok && written)
     }
 }
 
 /// Runs one refresh, writes the file output, and returns the resulting state and whether
-/// every source succeeded (`ecs-prom discovery --once`).
+/// everything succeeded (`ecs-prom discovery --once`).
 pub async fn once(config: &Config, client: Arc<AwsClient>) -> (Snapshot, bool) {
-    let mut discovery = config.discovery(client);
-    let report = discovery.refresh().await;
-    let mut output = config.output_file.clone().map(FileOutput::new);
-    let json = target::render(&discovery.targets());
-    write_output(&mut output, &json);
-    let writes = output.as_ref().map_or(0, |o| o.writes);
-    let written_ok = output
-        .as_ref()
-        .is_none_or(|o| std::fs::read_to_string(o.path()).is_ok_and(|content| content == json));
-    (Snapshot::of(&discovery, writes), report.ok && written_ok)
+    Pipeline::new(config, client).refresh().await
 }
 
 /// Refreshes on the interval and serves the endpoints on `listener` until `shutdown`
@@ -108,18 +126,14 @@ pub async fn run(
         snapshot: Arc::new(RwLock::new(Snapshot::default())),
         client: client.clone(),
     };
-    let mut discovery = config.discovery(client);
-    let mut output = config.output_file.clone().map(FileOutput::new);
+    let mut pipeline = Pipeline::new(&config, client);
     let snapshot = shared.snapshot.clone();
     let refresher = tokio::spawn(async move {
         let mut ticks = tokio::time::interval(config.refresh_interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
-            discovery.refresh().await;
-            let json = target::render(&discovery.targets());
-            write_output(&mut output, &json);
-            let published = Snapshot::of(&discovery, output.as_ref().map_or(0, |o| o.writes));
+            let (published, _) = pipeline.refresh().await;
             if let Ok(mut slot) = snapshot.write() {
                 *slot = published;
             }

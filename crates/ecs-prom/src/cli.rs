@@ -36,6 +36,162 @@ pub enum Command {
     /// Run the whole pipeline locally: simulated ECS tasks, each with a demo app and an
     /// exporter sidecar, optionally a real Prometheus, and a live summary.
     Demo(DemoFlags),
+    /// Find scrape targets in AWS Cloud Map and the ECS API and serve them to Prometheus
+    /// (file_sd and http_sd); optionally keep Prometheus' configuration from SSM.
+    Discovery(DiscoveryFlags),
+}
+
+/// `ecs-prom discovery` flags.
+#[derive(Debug, Args)]
+pub struct DiscoveryFlags {
+    /// Address to serve http_sd (/prometheus-targets), /metrics and the status page on.
+    #[arg(long = "web.listen-address", env = env_vars::DISCOVERY_LISTEN_ADDRESS, default_value = ":9001")]
+    pub listen_address: String,
+    /// Cloud Map namespace to discover, by name (repeatable; any namespace type).
+    #[arg(long = "cloudmap.namespace", env = env_vars::DISCOVERY_NAMESPACES, value_delimiter = ',')]
+    pub namespaces: Vec<String>,
+    /// SSM parameter holding comma-separated namespace names, re-read every refresh [seed: $DISCOVERY_NAMESPACES_PARAMETER_NAME, default ECS-ServiceDiscovery-Namespaces in seed mode].
+    #[arg(long = "cloudmap.namespaces-parameter", env = env_vars::DISCOVERY_NAMESPACES_PARAMETER)]
+    pub namespaces_parameter: Option<String>,
+    /// ECS cluster to discover, by name or ARN (repeatable): containers with a PROMETHEUS_EXPORTER_PORT docker label become targets.
+    #[arg(long = "ecs.cluster", env = env_vars::DISCOVERY_CLUSTERS, value_delimiter = ',')]
+    pub clusters: Vec<String>,
+    /// How long a container instance's private address is cached (bridge and host mode).
+    #[arg(long = "ecs.container-instance-ttl", env = env_vars::DISCOVERY_CONTAINER_INSTANCE_TTL, default_value = "10m", value_parser = parse_duration)]
+    pub container_instance_ttl: Duration,
+    /// Most ECS API requests per second (the account's budget is about 20, shared with everything else).
+    #[arg(long = "ecs.requests-per-second", env = env_vars::DISCOVERY_ECS_RATE, default_value_t = 10.0, value_parser = parse_positive_rate)]
+    pub ecs_requests_per_second: f64,
+    /// file_sd file to write (atomically, only on change) [seed: $CONFIG_FILE_DIR/ecs-services.json when SERVICE_DISCOVERY_MODE=FILE_BASED].
+    #[arg(long = "output.file", env = env_vars::DISCOVERY_OUTPUT_FILE)]
+    pub output_file: Option<std::path::PathBuf>,
+    /// Time between refreshes [default: 30s; seed: $CONFIG_RELOAD_FREQUENCY seconds].
+    #[arg(long = "refresh.interval", env = env_vars::DISCOVERY_REFRESH_INTERVAL, value_parser = parse_duration)]
+    pub refresh_interval: Option<Duration>,
+    /// SSM parameter holding Prometheus' whole configuration, written to --prometheus.config-file when it changes [seed: $PROMETHEUS_CONFIG_PARAMETER_NAME, default ECS-Prometheus-Configuration in seed mode].
+    #[arg(long = "prometheus.config-parameter", env = env_vars::DISCOVERY_CONFIG_PARAMETER)]
+    pub config_parameter: Option<String>,
+    /// Where the Prometheus configuration is written [default: $CONFIG_FILE_DIR/prometheus.yaml, else /etc/config/prometheus.yaml].
+    #[arg(long = "prometheus.config-file", env = env_vars::DISCOVERY_CONFIG_FILE)]
+    pub config_file: Option<std::path::PathBuf>,
+    /// Prometheus to send POST /-/reload to after the configuration changes (needs --web.enable-lifecycle); "" disables.
+    #[arg(long = "prometheus.url", env = env_vars::DISCOVERY_PROMETHEUS_URL, default_value = "http://localhost:9090")]
+    pub prometheus_url: String,
+    /// AWS region [default: $AWS_REGION, $AWS_DEFAULT_REGION, the profile's, else the region of the task discovery runs in].
+    #[arg(long = "aws.region", env = env_vars::DISCOVERY_REGION)]
+    pub region: Option<String>,
+    /// Deadline of each AWS request attempt (throttles, 5xx and timeouts are retried 3 times with backoff).
+    #[arg(long = "aws.timeout", env = env_vars::DISCOVERY_AWS_TIMEOUT, default_value = "10s", value_parser = parse_duration)]
+    pub aws_timeout: Duration,
+    /// Run one refresh, write the output, print a summary and exit (non-zero if a source failed).
+    #[arg(long = "once", action = clap::ArgAction::SetTrue)]
+    pub once: bool,
+}
+
+/// The seed sidecar's default parameter names and directory.
+mod seed_defaults {
+    pub const NAMESPACES_PARAMETER: &str = "ECS-ServiceDiscovery-Namespaces";
+    pub const CONFIG_PARAMETER: &str = "ECS-Prometheus-Configuration";
+    pub const CONFIG_FILE_DIR: &str = "/etc/config/";
+}
+
+impl DiscoveryFlags {
+    /// The finished discovery configuration: flags, then ecs-prom's variables (through clap),
+    /// then the seed sidecar's variables read through `env`, then defaults.
+    pub fn finish(self, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<discovery::Config> {
+        use env_vars::seed;
+        let get = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+        let seed_mode = match get(seed::SERVICE_DISCOVERY_MODE).as_deref() {
+            None => None,
+            Some(mode) if mode.eq_ignore_ascii_case("FILE_BASED") => Some(true),
+            Some(mode) if mode.eq_ignore_ascii_case("HTTP_BASED") => Some(false),
+            Some(other) => bail!(
+                "{}={other:?}: use FILE_BASED or HTTP_BASED",
+                seed::SERVICE_DISCOVERY_MODE
+            ),
+        };
+        let config_dir = std::path::PathBuf::from(
+            get(seed::CONFIG_FILE_DIR).unwrap_or_else(|| seed_defaults::CONFIG_FILE_DIR.to_owned()),
+        );
+        let namespaces_parameter = self
+            .namespaces_parameter
+            .or_else(|| get(seed::DISCOVERY_NAMESPACES_PARAMETER_NAME))
+            .or_else(|| {
+                (seed_mode.is_some() && self.namespaces.is_empty())
+                    .then(|| seed_defaults::NAMESPACES_PARAMETER.to_owned())
+            });
+        let namespaces: Vec<String> = self
+            .namespaces
+            .iter()
+            .map(|n| n.trim().to_owned())
+            .filter(|n| !n.is_empty())
+            .collect();
+        let namespaces = match (namespaces.is_empty(), namespaces_parameter) {
+            (false, Some(parameter)) => bail!(
+                "give Cloud Map namespaces either by name (--cloudmap.namespace) or through an SSM parameter                  (--cloudmap.namespaces-parameter {parameter:?}), not both"
+            ),
+            (false, None) => discovery::refresh::Namespaces::Fixed(namespaces),
+            (true, Some(parameter)) => discovery::refresh::Namespaces::Parameter(parameter),
+            (true, None) => discovery::refresh::Namespaces::None,
+        };
+        let clusters: Vec<String> = self
+            .clusters
+            .iter()
+            .map(|c| c.trim().to_owned())
+            .filter(|c| !c.is_empty())
+            .collect();
+        if namespaces == discovery::refresh::Namespaces::None && clusters.is_empty() {
+            bail!(
+                "nothing to discover: give --cloudmap.namespace, --cloudmap.namespaces-parameter or --ecs.cluster                  (or the seed's SERVICE_DISCOVERY_MODE variables)"
+            );
+        }
+        let refresh_interval = match (self.refresh_interval, get(seed::CONFIG_RELOAD_FREQUENCY)) {
+            (Some(interval), _) => interval,
+            (None, Some(seconds)) => Duration::from_secs(seconds.trim().parse().map_err(|_| {
+                anyhow::anyhow!(
+                    "{}={seconds:?} is not a whole number of seconds",
+                    seed::CONFIG_RELOAD_FREQUENCY
+                )
+            })?),
+            (None, None) => Duration::from_secs(30),
+        };
+        if refresh_interval < Duration::from_secs(1) {
+            bail!("the refresh interval must be at least 1s");
+        }
+        let output_file = self
+            .output_file
+            .or_else(|| (seed_mode == Some(true)).then(|| config_dir.join("ecs-services.json")));
+        let config_parameter = self
+            .config_parameter
+            .or_else(|| get(seed::PROMETHEUS_CONFIG_PARAMETER_NAME))
+            .or_else(|| seed_mode.map(|_| seed_defaults::CONFIG_PARAMETER.to_owned()));
+        let prometheus_config = config_parameter.map(|parameter| discovery::PrometheusConfig {
+            parameter,
+            file: self
+                .config_file
+                .unwrap_or_else(|| config_dir.join("prometheus.yaml")),
+            reload_url: Some(self.prometheus_url.trim().to_owned()).filter(|u| !u.is_empty()),
+        });
+        if self.aws_timeout.is_zero() {
+            bail!("--aws.timeout must be longer than zero");
+        }
+        Ok(discovery::Config {
+            namespaces,
+            clusters,
+            output_file,
+            refresh_interval,
+            container_instance_ttl: self.container_instance_ttl,
+            prometheus_config,
+        })
+    }
+}
+
+/// Parses a rate above zero and at most 1000.
+fn parse_positive_rate(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(rate) if rate > 0.0 && rate <= 1000.0 => Ok(rate),
+        _ => Err(format!("{text:?} is not a rate above 0 and at most 1000")),
+    }
 }
 
 /// `ecs-prom demo` flags.
@@ -406,7 +562,10 @@ mod tests {
         argv.extend_from_slice(args);
         match Cli::try_parse_from(argv).expect("valid flags").command {
             Command::Exporter(flags) => flags,
-            Command::Simulate(_) | Command::DemoApp(_) | Command::Demo(_) => {
+            Command::Simulate(_)
+            | Command::DemoApp(_)
+            | Command::Demo(_)
+            | Command::Discovery(_) => {
                 panic!("parsed an exporter command line")
             }
         }

@@ -70,3 +70,43 @@ pub const DEMO_PROMETHEUS_LISTEN_ADDRESS: &str = "ECS_PROM_DEMO_PROMETHEUS_LISTE
 pub const DEMO_PROMETHEUS_BINARY: &str = "ECS_PROM_DEMO_PROMETHEUS_BINARY";
 /// `demo --prometheus.scrape-interval`.
 pub const DEMO_PROMETHEUS_SCRAPE_INTERVAL: &str = "ECS_PROM_DEMO_PROMETHEUS_SCRAPE_INTERVAL";
+/// `discovery --web.listen-address`.
+pub const DISCOVERY_LISTEN_ADDRESS: &str = "ECS_PROM_DISCOVERY_LISTEN_ADDRESS";
+/// `discovery --cloudmap.namespace` (comma-separated).
+pub const DISCOVERY_NAMESPACES: &str = "ECS_PROM_DISCOVERY_NAMESPACES";
+/// `discovery --cloudmap.namespaces-parameter`.
+pub const DISCOVERY_NAMESPACES_PARAMETER: &str = "ECS_PROM_DISCOVERY_NAMESPACES_PARAMETER";
+/// `discovery --ecs.cluster` (comma-separated).
+pub const DISCOVERY_CLUSTERS: &str = "ECS_PROM_DISCOVERY_CLUSTERS";
+/// `discovery --ecs.container-instance-ttl`.
+pub const DISCOVERY_CONTAINER_INSTANCE_TTL: &str = "ECS_PROM_DISCOVERY_CONTAINER_INSTANCE_TTL";
+/// `discovery --ecs.requests-per-second`.
+pub const DISCOVERY_ECS_RATE: &str = "ECS_PROM_DISCOVERY_ECS_REQUESTS_PER_SECOND";
+/// `discovery --output.file`.
+pub const DISCOVERY_OUTPUT_FILE: &str = "ECS_PROM_DISCOVERY_OUTPUT_FILE";
+/// `discovery --refresh.interval`.
+pub const DISCOVERY_REFRESH_INTERVAL: &str = "ECS_PROM_DISCOVERY_REFRESH_INTERVAL";
+/// `discovery --prometheus.config-parameter`.
+pub const DISCOVERY_CONFIG_PARAMETER: &str = "ECS_PROM_DISCOVERY_PROMETHEUS_CONFIG_PARAMETER";
+/// `discovery --prometheus.config-file`.
+pub const DISCOVERY_CONFIG_FILE: &str = "ECS_PROM_DISCOVERY_PROMETHEUS_CONFIG_FILE";
+/// `discovery --prometheus.url`.
+pub const DISCOVERY_PROMETHEUS_URL: &str = "ECS_PROM_DISCOVERY_PROMETHEUS_URL";
+/// `discovery --aws.region`.
+pub const DISCOVERY_REGION: &str = "ECS_PROM_DISCOVERY_AWS_REGION";
+/// `discovery --aws.timeout`.
+pub const DISCOVERY_AWS_TIMEOUT: &str = "ECS_PROM_DISCOVERY_AWS_TIMEOUT";
+
+/// The seed sidecar's variables, accepted so its task definitions run unchanged.
+pub mod seed {
+    /// `FILE_BASED` (write `ecs-services.json`) or `HTTP_BASED` (serve http_sd only).
+    pub const SERVICE_DISCOVERY_MODE: &str = "SERVICE_DISCOVERY_MODE";
+    /// Directory of `ecs-services.json` and `prometheus.yaml` (default `/etc/config/`).
+    pub const CONFIG_FILE_DIR: &str = "CONFIG_FILE_DIR";
+    /// Seconds between refreshes.
+    pub const CONFIG_RELOAD_FREQUENCY: &str = "CONFIG_RELOAD_FREQUENCY";
+    /// SSM parameter with Prometheus' configuration (default `ECS-Prometheus-Configuration`).
+    pub const PROMETHEUS_CONFIG_PARAMETER_NAME: &str = "PROMETHEUS_CONFIG_PARAMETER_NAME";
+    /// SSM parameter with the namespace names (default `ECS-ServiceDiscovery-Namespaces`).
+    pub const DISCOVERY_NAMESPACES_PARAMETER_NAME: &str = "DISCOVERY_NAMESPACES_PARAMETER_NAME";
+}

@@ -19,6 +19,7 @@ fn main() -> ExitCode {
         Command::Simulate(flags) => run_simulator(flags),
         Command::DemoApp(flags) => run_demo_app(flags),
         Command::Demo(flags) => run_demo(flags),
+        Command::Discovery(flags) => run_discovery(flags),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -134,6 +135,107 @@ fn run_demo(flags: cli::DemoFlags) -> anyhow::Result<()> {
         let shutdown = shutdown_signal()?;
         demo::run(config, shutdown).await
     })
+}
+
+fn run_discovery(flags: cli::DiscoveryFlags) -> anyhow::Result<()> {
+    let address = flags.listen_address.clone();
+    let once = flags.once;
+    let region_flag = flags.region.clone();
+    let options = aws_api::ClientOptions {
+        attempt_timeout: flags.aws_timeout,
+        rate_limits: vec![(aws_api::Service::Ecs, flags.ecs_requests_per_second)],
+        ..aws_api::ClientOptions::default()
+    };
+    let env = |key: &str| std::env::var(key).ok();
+    let config = flags.finish(env)?;
+    let aws = aws_api::AwsConfig::from_env(env);
+    // Discovery waits on AWS most of the time: one thread is plenty.
+    runtime(Threads::One)?.block_on(async {
+        let region = match region_flag.or_else(|| aws.region.clone()) {
+            Some(region) => region,
+            None => region_of_this_task().await?,
+        };
+        let client = std::sync::Arc::new(aws_api::AwsClient::new(aws, region.clone(), options));
+        if once {
+            let (snapshot, ok) = discovery::once(&config, client).await;
+            print_summary(&snapshot, &config, &region);
+            if !ok {
+                anyhow::bail!("the refresh failed (see above)");
+            }
+            return Ok(());
+        }
+        let shutdown = shutdown_signal()?;
+        let listener = bind(&address).await?;
+        tracing::info!(
+            address = %listener.local_addr().map(|a| a.to_string()).unwrap_or(address),
+            region = %region,
+            clusters = ?config.clusters,
+            namespaces = ?config.namespaces,
+            "ecs-prom discovery listening"
+        );
+        discovery::run(config, client, listener, shutdown)
+            .await
+            .context("serving discovery")
+    })
+}
+
+/// The region of the ECS task ecs-prom runs in, from its task metadata, for EC2 tasks whose
+/// environment names no region.
+async fn region_of_this_task() -> anyhow::Result<String> {
+    let no_region = "no AWS region: set AWS_REGION or --aws.region";
+    let url = std::env::var(env_vars::ECS_METADATA_URI_V4)
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+        .context(no_region)?;
+    let client = ecs_metadata::MetadataClient::new(&url, std::time::Duration::from_secs(2))?;
+    let body = client
+        .fetch(ecs_metadata::client::paths::TASK)
+        .await
+        .with_context(|| format!("{no_region} (reading this task's metadata for it failed)"))?;
+    let tasks = ecs_metadata::parse_tasks(&body).context(no_region)?;
+    tasks
+        .first()
+        .and_then(|task| aws_api::region_of_arn(&task.task_arn))
+        .map(str::to_owned)
+        .context(no_region)
+}
+
+/// What `discovery --once` prints: per source its target count or its error.
+fn print_summary(
+    snapshot: &discovery::snapshot::Snapshot,
+    config: &discovery::Config,
+    region: &str,
+) {
+    println!(
+        "ecs-prom discovery: {} targets from {} sources in {region}, refreshed in {:.2}s",
+        snapshot.targets.len(),
+        snapshot.sources.len(),
+        snapshot.last_duration.map_or(0.0, |d| d.as_secs_f64())
+    );
+    for (key, status) in &snapshot.sources {
+        match &status.last_error {
+            None => println!("  {key}: {} targets", status.targets.len()),
+            Some(error) => println!(
+                "  {key}: FAILED, {} targets kept: {error}",
+                status.targets.len()
+            ),
+        }
+    }
+    if let Some(error) = &snapshot.namespaces_error {
+        println!("  namespaces parameter: FAILED: {error}");
+    }
+    if let Some(prometheus) = &config.prometheus_config {
+        match &snapshot.config_error {
+            None => println!(
+                "  prometheus configuration: {} is current",
+                prometheus.file.display()
+            ),
+            Some(error) => println!("  prometheus configuration: FAILED: {error}"),
+        }
+    }
+    if let Some(file) = &config.output_file {
+        println!("  file_sd: {}", file.display());
+    }
 }
 
 /// How many threads a component's async runtime uses.

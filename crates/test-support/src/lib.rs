@@ -108,3 +108,78 @@ pub fn interrupt_group(pgid: u32) {
         .expect("a process group id");
     rustix::process::kill_process_group(pgid, rustix::process::Signal::INT).expect("SIGINT sent");
 }
+
+/// A `moto_server` (PyPI `moto[server]`) on a free loopback port, standing in for the AWS
+/// APIs; stopped when dropped. `./scripts/test` installs it into a virtualenv and puts that
+/// first on `PATH`, so `python3` there also has `boto3` for setting up test data.
+pub struct MotoServer {
+    child: std::process::Child,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+}
+
+impl MotoServer {
+    /// Starts moto and waits until it answers.
+    pub fn start() -> MotoServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto_server is installed (PyPI moto[server]; ./scripts/test installs it)");
+        let server = MotoServer {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "moto_server did not start within 60s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        server
+    }
+
+    /// Runs the Python script `script` (with `boto3`) with `MOTO_URL` set to this server and
+    /// returns what it printed to standard output; fails the test if the script fails.
+    pub fn run_python(&self, script: &std::path::Path, args: &[&str]) -> String {
+        let output = Command::new("python3")
+            .arg(script)
+            .args(args)
+            .env("MOTO_URL", &self.url)
+            .output()
+            .expect("python3 runs");
+        assert!(
+            output.status.success(),
+            "{} failed: {}",
+            script.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// The environment a client needs to reach this server with dummy credentials.
+    pub fn aws_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.url.clone()),
+            ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+            ("AWS_REGION", "us-east-1".to_owned()),
+            ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+        ]
+    }
+}
+
+impl Drop for MotoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
