@@ -189,7 +189,7 @@ fn the_exporter_serves_and_stops_cleanly_on_sigterm() {
 fn the_readme_documents_every_flag_of_every_component() {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
         .expect("README.md");
-    for component in ["exporter", "simulate", "demo-app", "demo"] {
+    for component in ["exporter", "simulate", "demo-app", "demo", "discovery"] {
         let help = text(&run(&[component, "--help"]).stdout);
         let flags: Vec<&str> = help
             .split_whitespace()
