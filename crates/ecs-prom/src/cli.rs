@@ -74,7 +74,7 @@ pub struct DiscoveryFlags {
     /// Where the Prometheus configuration is written [default: $CONFIG_FILE_DIR/prometheus.yaml, else /etc/config/prometheus.yaml].
     #[arg(long = "prometheus.config-file", env = env_vars::DISCOVERY_CONFIG_FILE)]
     pub config_file: Option<std::path::PathBuf>,
-    /// Prometheus to send POST /-/reload to after the configuration changes (needs --web.enable-lifecycle); "" disables.
+    /// Prometheus to send POST /-/reload to after the configuration changes (Prometheus needs its lifecycle API, web.enable-lifecycle); "" disables.
     #[arg(long = "prometheus.url", env = env_vars::DISCOVERY_PROMETHEUS_URL, default_value = "http://localhost:9090")]
     pub prometheus_url: String,
     /// AWS region [default: $AWS_REGION, $AWS_DEFAULT_REGION, the profile's, else the region of the task discovery runs in].
@@ -703,6 +703,125 @@ mod tests {
         assert_eq!(prometheus.listen_address, "127.0.0.1:9090");
         assert_eq!(prometheus.scrape_interval, Duration::from_secs(5));
         assert!(demo(&[], false).prometheus.is_none());
+    }
+
+    fn discovery(args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<discovery::Config> {
+        let mut argv = vec!["ecs-prom", "discovery"];
+        argv.extend_from_slice(args);
+        let Command::Discovery(flags) = parse(&argv) else {
+            panic!("parsed a discovery command line")
+        };
+        flags.finish(env_of(env))
+    }
+
+    #[test]
+    fn the_seed_sidecars_variables_give_its_behaviour() {
+        use discovery::refresh::Namespaces;
+        let seed = discovery(
+            &[],
+            &[
+                ("SERVICE_DISCOVERY_MODE", "FILE_BASED"),
+                ("CONFIG_FILE_DIR", "/etc/prom/"),
+                ("CONFIG_RELOAD_FREQUENCY", "60"),
+            ],
+        )
+        .expect("seed mode");
+        assert_eq!(
+            seed.namespaces,
+            Namespaces::Parameter("ECS-ServiceDiscovery-Namespaces".into())
+        );
+        assert_eq!(
+            seed.output_file.as_deref(),
+            Some(std::path::Path::new("/etc/prom/ecs-services.json"))
+        );
+        assert_eq!(seed.refresh_interval, Duration::from_secs(60));
+        let prometheus = seed.prometheus_config.expect("the seed's config role");
+        assert_eq!(prometheus.parameter, "ECS-Prometheus-Configuration");
+        assert_eq!(
+            prometheus.file,
+            std::path::Path::new("/etc/prom/prometheus.yaml")
+        );
+        assert_eq!(
+            prometheus.reload_url.as_deref(),
+            Some("http://localhost:9090")
+        );
+
+        let http = discovery(
+            &[],
+            &[
+                ("SERVICE_DISCOVERY_MODE", "HTTP_BASED"),
+                ("DISCOVERY_NAMESPACES_PARAMETER_NAME", "my-namespaces"),
+                ("PROMETHEUS_CONFIG_PARAMETER_NAME", "my-config"),
+            ],
+        )
+        .expect("seed http mode");
+        assert_eq!(http.output_file, None);
+        assert_eq!(
+            http.namespaces,
+            Namespaces::Parameter("my-namespaces".into())
+        );
+        assert_eq!(http.prometheus_config.expect("set").parameter, "my-config");
+        assert_eq!(http.refresh_interval, Duration::from_secs(30));
+
+        // Flags win over the seed's variables.
+        let flags = discovery(
+            &["--refresh.interval", "5s", "--output.file", "/tmp/t.json"],
+            &[
+                ("SERVICE_DISCOVERY_MODE", "FILE_BASED"),
+                ("CONFIG_RELOAD_FREQUENCY", "60"),
+            ],
+        )
+        .expect("flags");
+        assert_eq!(flags.refresh_interval, Duration::from_secs(5));
+        assert_eq!(
+            flags.output_file.as_deref(),
+            Some(std::path::Path::new("/tmp/t.json"))
+        );
+    }
+
+    #[test]
+    fn discovery_without_seed_variables_needs_a_source_and_adds_nothing() {
+        use discovery::refresh::Namespaces;
+        let error = discovery(&[], &[]).expect_err("no source");
+        assert!(
+            format!("{error:#}").contains("nothing to discover"),
+            "{error:#}"
+        );
+        let plain =
+            discovery(&["--ecs.cluster", "prod", "--ecs.cluster", "batch"], &[]).expect("clusters");
+        assert_eq!(plain.clusters, ["prod", "batch"]);
+        assert_eq!(plain.namespaces, Namespaces::None);
+        assert!(plain.prometheus_config.is_none() && plain.output_file.is_none());
+        let named = discovery(
+            &["--cloudmap.namespace", "a", "--cloudmap.namespace", "b"],
+            &[],
+        )
+        .expect("names");
+        assert_eq!(
+            named.namespaces,
+            Namespaces::Fixed(vec!["a".into(), "b".into()])
+        );
+        for (args, env) in [
+            (
+                vec![
+                    "--cloudmap.namespace",
+                    "a",
+                    "--cloudmap.namespaces-parameter",
+                    "p",
+                ],
+                vec![],
+            ),
+            (
+                vec!["--ecs.cluster", "c"],
+                vec![("SERVICE_DISCOVERY_MODE", "FILES")],
+            ),
+            (
+                vec!["--ecs.cluster", "c"],
+                vec![("CONFIG_RELOAD_FREQUENCY", "1m")],
+            ),
+        ] {
+            assert!(discovery(&args, &env).is_err(), "{args:?} {env:?}");
+        }
     }
 
     #[test]
