@@ -43,12 +43,20 @@ pub fn router(shared: Shared) -> Router {
 
 async fn targets(State(shared): State<Shared>) -> Response {
     let snapshot = shared.read();
-    let body = if snapshot.refreshes == 0 {
-        "[]\n".to_owned()
-    } else {
-        snapshot.targets_json
-    };
-    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+    if snapshot.refreshes == 0 {
+        // Not `[]`: Prometheus keeps its last good list when http_sd fails, so a restarted
+        // discovery does not empty it before its first refresh.
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no refresh has completed yet\n",
+        )
+            .into_response();
+    }
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        snapshot.targets_json,
+    )
+        .into_response()
 }
 
 async fn metrics(State(shared): State<Shared>) -> Response {
@@ -145,4 +153,55 @@ async fn status_page(State(shared): State<Shared>) -> Html<String> {
     }
     page.push_str("</table></body></html>\n");
     Html(page)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::target::{TargetGroup, render};
+
+    #[tokio::test]
+    async fn http_sd_answers_503_until_the_first_refresh_then_the_targets() {
+        let client = Arc::new(AwsClient::new(
+            aws_api::AwsConfig::from_env(|_| None),
+            "us-east-1".into(),
+            aws_api::ClientOptions::default(),
+        ));
+        let shared = Shared {
+            snapshot: Arc::new(RwLock::new(Snapshot::default())),
+            client,
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        tokio::spawn(axum::serve(listener, router(shared.clone())).into_future());
+        let (status, _) = test_support::http_get(&format!("{url}{TARGETS_PATH}")).await;
+        assert_eq!(status, 503);
+        assert_eq!(
+            test_support::http_get(&format!("{url}/-/ready")).await.0,
+            503
+        );
+        let targets = vec![TargetGroup::new("10.0.0.1", 9779)];
+        if let Ok(mut snapshot) = shared.snapshot.write() {
+            snapshot.refreshes = 1;
+            snapshot.ready = true;
+            snapshot.targets_json = render(&targets);
+            snapshot.targets = targets;
+        }
+        let (status, body) = test_support::http_get(&format!("{url}{TARGETS_PATH}")).await;
+        assert_eq!(
+            (status, body.as_str()),
+            (
+                200,
+                "[\n  {\"targets\":[\"10.0.0.1:9779\"],\"labels\":{}}\n]\n"
+            )
+        );
+        assert_eq!(
+            test_support::http_get(&format!("{url}/-/ready")).await.0,
+            200
+        );
+        let (_, page) = test_support::http_get(&format!("{url}/")).await;
+        assert!(page.contains("10.0.0.1:9779"), "{page}");
+    }
 }

@@ -128,8 +128,11 @@ async fn prometheus_scrapes_what_discovery_finds_through_file_sd_and_http_sd() {
         prometheus_file.exists().then_some(())
     })
     .await;
-    let (status, body) = http_get(&http_sd).await;
-    assert_eq!(status, 200);
+    let body = wait_for("the first refresh on http_sd", async || {
+        let (status, body) = http_get(&http_sd).await;
+        (status == 200).then_some(body)
+    })
+    .await;
     let served: Vec<Value> = serde_json::from_str(&body).unwrap();
     assert_eq!(served.len(), 2);
     let _prometheus = KillOnDrop(
