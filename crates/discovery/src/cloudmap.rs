@@ -7,6 +7,7 @@
 use crate::target::TargetGroup;
 use aws_api::{AwsClient, AwsError, Service};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
 
@@ -44,24 +45,35 @@ pub enum CloudMapError {
     UnknownNamespace(String),
 }
 
-/// The id of every namespace in the account and region, by name.
-pub async fn namespace_ids(client: &AwsClient) -> Result<HashMap<String, String>, AwsError> {
-    let mut ids = HashMap::new();
-    let mut next_token: Option<String> = None;
+/// A page of a Cloud Map list operation: its items and the token of the next page.
+trait Page: DeserializeOwned {
+    type Item;
+    fn into_parts(self) -> (Vec<Self::Item>, Option<String>);
+}
+
+/// Calls a paginated list `operation` page by page (100 items a page) and gathers every item.
+async fn all_pages<P: Page>(
+    client: &AwsClient,
+    operation: &'static str,
+    mut input: serde_json::Value,
+) -> Result<Vec<P::Item>, AwsError> {
+    input["MaxResults"] = json!(100);
+    let mut items = Vec::new();
     loop {
-        let mut input = json!({ "MaxResults": 100 });
-        if let Some(token) = &next_token {
-            input["NextToken"] = json!(token);
-        }
-        let page: ListNamespacesPage = client
-            .json(Service::CloudMap, "ListNamespaces", &input)
-            .await?;
-        ids.extend(page.namespaces.into_iter().map(|n| (n.name, n.id)));
-        next_token = page.next_token.filter(|t| !t.is_empty());
-        if next_token.is_none() {
-            return Ok(ids);
+        let page: P = client.json(Service::CloudMap, operation, &input).await?;
+        let (page_items, next_token) = page.into_parts();
+        items.extend(page_items);
+        match next_token.filter(|t| !t.is_empty()) {
+            Some(token) => input["NextToken"] = json!(token),
+            None => return Ok(items),
         }
     }
+}
+
+/// The id of every namespace in the account and region, by name.
+pub async fn namespace_ids(client: &AwsClient) -> Result<HashMap<String, String>, AwsError> {
+    let namespaces = all_pages::<ListNamespacesPage>(client, "ListNamespaces", json!({})).await?;
+    Ok(namespaces.into_iter().map(|n| (n.name, n.id)).collect())
 }
 
 /// Every target of the namespace `name` (whose id `ids` holds).
@@ -92,31 +104,14 @@ async fn list_services(
     client: &AwsClient,
     namespace_id: &str,
 ) -> Result<Vec<ServiceSummary>, AwsError> {
-    let mut services = Vec::new();
-    let mut next_token: Option<String> = None;
-    loop {
-        let mut input = json!({
-            "MaxResults": 100,
-            "Filters": [{ "Name": "NAMESPACE_ID", "Values": [namespace_id], "Condition": "EQ" }],
-        });
-        if let Some(token) = &next_token {
-            input["NextToken"] = json!(token);
-        }
-        let page: ListServicesPage = client
-            .json(Service::CloudMap, "ListServices", &input)
-            .await?;
-        // The filter is the API's job; a summary that names another namespace is left out all
-        // the same (some stand-ins ignore filters).
-        services.extend(
-            page.services
-                .into_iter()
-                .filter(|s| s.namespace_id.as_deref().is_none_or(|n| n == namespace_id)),
-        );
-        next_token = page.next_token.filter(|t| !t.is_empty());
-        if next_token.is_none() {
-            return Ok(services);
-        }
-    }
+    let filter = json!({
+        "Filters": [{ "Name": "NAMESPACE_ID", "Values": [namespace_id], "Condition": "EQ" }],
+    });
+    let mut services = all_pages::<ListServicesPage>(client, "ListServices", filter).await?;
+    // The filter is the API's job; a summary that names another namespace is left out all
+    // the same (some stand-ins ignore filters).
+    services.retain(|s| s.namespace_id.as_deref().is_none_or(|n| n == namespace_id));
+    Ok(services)
 }
 
 async fn service_tags(client: &AwsClient, arn: &str) -> Result<BTreeMap<String, String>, AwsError> {
@@ -131,44 +126,21 @@ async fn service_tags(client: &AwsClient, arn: &str) -> Result<BTreeMap<String, 
 }
 
 async fn list_instances(client: &AwsClient, service_id: &str) -> Result<Vec<Instance>, AwsError> {
-    let mut instances = Vec::new();
-    let mut next_token: Option<String> = None;
-    loop {
-        let mut input = json!({ "ServiceId": service_id, "MaxResults": 100 });
-        if let Some(token) = &next_token {
-            input["NextToken"] = json!(token);
-        }
-        let page: ListInstancesPage = client
-            .json(Service::CloudMap, "ListInstances", &input)
-            .await?;
-        instances.extend(page.instances);
-        next_token = page.next_token.filter(|t| !t.is_empty());
-        if next_token.is_none() {
-            return Ok(instances);
-        }
-    }
+    all_pages::<ListInstancesPage>(client, "ListInstances", json!({ "ServiceId": service_id }))
+        .await
 }
 
 async fn instance_health(
     client: &AwsClient,
     service_id: &str,
 ) -> Result<HashMap<String, String>, AwsError> {
-    let mut status = HashMap::new();
-    let mut next_token: Option<String> = None;
-    loop {
-        let mut input = json!({ "ServiceId": service_id, "MaxResults": 100 });
-        if let Some(token) = &next_token {
-            input["NextToken"] = json!(token);
-        }
-        let page: HealthPage = client
-            .json(Service::CloudMap, "GetInstancesHealthStatus", &input)
-            .await?;
-        status.extend(page.status);
-        next_token = page.next_token.filter(|t| !t.is_empty());
-        if next_token.is_none() {
-            return Ok(status);
-        }
-    }
+    let status = all_pages::<HealthPage>(
+        client,
+        "GetInstancesHealthStatus",
+        json!({ "ServiceId": service_id }),
+    )
+    .await?;
+    Ok(status.into_iter().collect())
 }
 
 /// The application target of an instance and, when the tags name an exporter port, the
@@ -249,6 +221,13 @@ struct ListNamespacesPage {
     next_token: Option<String>,
 }
 
+impl Page for ListNamespacesPage {
+    type Item = NamespaceSummary;
+    fn into_parts(self) -> (Vec<NamespaceSummary>, Option<String>) {
+        (self.namespaces, self.next_token)
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct NamespaceSummary {
@@ -263,6 +242,13 @@ struct ListServicesPage {
     services: Vec<ServiceSummary>,
     #[serde(default)]
     next_token: Option<String>,
+}
+
+impl Page for ListServicesPage {
+    type Item = ServiceSummary;
+    fn into_parts(self) -> (Vec<ServiceSummary>, Option<String>) {
+        (self.services, self.next_token)
+    }
 }
 
 #[derive(Deserialize)]
@@ -302,6 +288,13 @@ struct ListInstancesPage {
     next_token: Option<String>,
 }
 
+impl Page for ListInstancesPage {
+    type Item = Instance;
+    fn into_parts(self) -> (Vec<Instance>, Option<String>) {
+        (self.instances, self.next_token)
+    }
+}
+
 /// A registered instance.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -320,6 +313,13 @@ struct HealthPage {
     status: HashMap<String, String>,
     #[serde(default)]
     next_token: Option<String>,
+}
+
+impl Page for HealthPage {
+    type Item = (String, String);
+    fn into_parts(self) -> (Vec<(String, String)>, Option<String>) {
+        (self.status.into_iter().collect(), self.next_token)
+    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ what the tests need to know to state the exact targets they expect.
                                   and unlabelled tasks, and the SSM parameters
     aws_setup.py loopback P1 P2   one Cloud Map service whose two instances are 127.0.0.1:P1
                                   and 127.0.0.1:P2 (servers a test runs), nothing else
+    aws_setup.py many N           one Cloud Map service with N health-checked instances
     aws_setup.py run-web          one more task of the cluster's web service
     aws_setup.py stop ARN         stops that task
     aws_setup.py put NAME FILE    sets the SSM parameter NAME to the content of FILE
@@ -154,6 +155,17 @@ def loopback(port_1, port_2):
     print(json.dumps({"namespace": namespace}))
 
 
+def many(count):
+    sd = boto3.client("servicediscovery", **ARGS)
+    sd.create_http_namespace(Name="many")
+    namespace = sd.list_namespaces()["Namespaces"][0]["Id"]
+    cloud_map_service(
+        sd, namespace, "wide", {"METRICS_PORT": "8080"},
+        {f"i-{i}": {"AWS_INSTANCE_IPV4": f"10.1.{i // 250}.{i % 250}"} for i in range(count)},
+        health=True)
+    print("{}")
+
+
 def run_web():
     ecs = boto3.client("ecs", **ARGS)
     ec2 = boto3.client("ec2", **ARGS)
@@ -183,6 +195,9 @@ if __name__ == "__main__":
     elif sys.argv[1] == "loopback":
         reset()
         loopback(int(sys.argv[2]), int(sys.argv[3]))
+    elif sys.argv[1] == "many":
+        reset()
+        many(int(sys.argv[2]))
     elif sys.argv[1] == "run-web":
         run_web()
     elif sys.argv[1] == "stop":

@@ -268,3 +268,32 @@ async fn a_warm_refresh_only_lists_tasks_and_new_tasks_are_described_once() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloud_map_lists_are_read_to_their_last_page() {
+    let moto = MotoServer::start();
+    moto.run_python(&setup_script(), &["many", "230"]);
+    let client = client_for(&moto);
+    let config = Config {
+        namespaces: Namespaces::Fixed(vec!["many".into()]),
+        clusters: Vec::new(),
+        output_file: None,
+        refresh_interval: Duration::from_secs(1),
+        container_instance_ttl: Duration::from_secs(600),
+        prometheus_config: None,
+    };
+    let (snapshot, ok) = discovery::once(&config, client.clone()).await;
+    assert!(ok, "{:?}", snapshot.errors());
+    let addresses: std::collections::BTreeSet<String> = snapshot
+        .targets
+        .iter()
+        .map(|t| t.targets[0].clone())
+        .collect();
+    let expected: std::collections::BTreeSet<String> = (0..230)
+        .map(|i| format!("10.1.{}.{}:8080", i / 250, i % 250))
+        .collect();
+    assert_eq!(addresses, expected);
+    // 230 instances in pages of 100.
+    assert_eq!(client.counts().attempts("ListInstances"), 3);
+    assert_eq!(client.counts().attempts("GetInstancesHealthStatus"), 3);
+}
