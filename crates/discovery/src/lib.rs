@@ -89,7 +89,8 @@ impl Pipeline {
     /// loses nothing.
     pub async fn refresh(&mut self) -> (Snapshot, bool) {
         let report = self.discovery.refresh().await;
-        let json = target::render(&self.discovery.targets());
+        let targets = self.discovery.targets();
+        let json = target::render(&targets);
         let mut written = true;
         if let Some(output) = &mut self.output {
             match output.update(&json) {
@@ -104,7 +105,8 @@ impl Pipeline {
             }
         }
         let writes = self.output.as_ref().map_or(0, |o| o.writes);
-        (Snapshot::of(&self.discovery, writes), report.ok && written)
+        let snapshot = Snapshot::of(&self.discovery, targets, json, writes);
+        (snapshot, report.ok && written)
     }
 }
 

@@ -3,7 +3,7 @@
 
 use crate::ecs::CacheStats;
 use crate::refresh::{Discovery, SourceKey, SourceStatus};
-use crate::target::{TargetGroup, render};
+use crate::target::TargetGroup;
 use aws_api::AwsClient;
 use exposition::{Family, MetricType};
 use std::collections::BTreeMap;
@@ -40,11 +40,16 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// A copy of `discovery`'s state.
-    pub fn of(discovery: &Discovery, file_writes: u64) -> Self {
-        let targets = discovery.targets();
+    /// A copy of `discovery`'s state; `targets` are its targets and `targets_json` their
+    /// rendering, both already made by the caller.
+    pub fn of(
+        discovery: &Discovery,
+        targets: Vec<TargetGroup>,
+        targets_json: String,
+        file_writes: u64,
+    ) -> Self {
         Snapshot {
-            targets_json: render(&targets),
+            targets_json,
             targets,
             ready: discovery.last_success.is_some(),
             sources: discovery.sources.clone(),
