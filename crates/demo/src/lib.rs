@@ -1,6 +1,8 @@
 //! `ecs-prom demo`: the whole pipeline on a laptop. A [`cluster`] of simulated ECS tasks, each
-//! with its demo app and exporter sidecar, their scrape [`targets`] in a file_sd file, a real
-//! [`prometheus`] when asked for, and a live [`summary`] computed from what the demo scrapes.
+//! with its demo app and exporter sidecar, their scrape [`targets`] in a file_sd file (or, with
+//! [`local_discovery`], registered in a local Cloud Map and found by `ecs-prom discovery`), a
+//! real [`prometheus`] when asked for, and a live [`summary`] computed from what the demo
+//! scrapes.
 //!
 //! A new component joins with one [`Cluster::spawn`] call (it gets the stop signal and its
 //! failure ends the demo), plus, where Prometheus should read from it instead of the demo's own
@@ -8,16 +10,20 @@
 
 pub mod cluster;
 pub mod figures;
+pub mod local_discovery;
+pub mod process;
 pub mod prometheus;
 pub mod summary;
 pub mod targets;
 
 use anyhow::Context;
 use cluster::{Cluster, ClusterConfig};
+use local_discovery::{DiscoveryConfig, LocalAws};
 use prometheus::{Prometheus, PrometheusConfig};
 use std::future::Future;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 use summary::{Style, Summary};
 use tokio::time::Instant;
@@ -29,6 +35,9 @@ pub struct Config {
     pub cluster: ClusterConfig,
     /// Start a Prometheus that scrapes the cluster.
     pub prometheus: Option<PrometheusConfig>,
+    /// Register the tasks in a local Cloud Map (moto_server) and let `ecs-prom discovery`
+    /// write the file_sd file.
+    pub discovery: Option<DiscoveryConfig>,
     /// Stop after this long; `None`: run until shut down.
     pub duration: Option<Duration>,
     /// How often the summary is written.
@@ -38,30 +47,53 @@ pub struct Config {
 }
 
 /// Runs the demo until `duration` has passed or `shutdown` completes, then stops everything
-/// it started (Prometheus first) and removes its working directory.
+/// it started (Prometheus first, moto_server last) and removes its working directory.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let workdir = WorkDir::create()?;
     let mut cluster = Cluster::start(&config.cluster).await?;
-    let outcome = run_cluster(&config, &mut cluster, workdir.path(), shutdown).await;
+    let mut aws = None;
+    let outcome = run_cluster(&config, &mut cluster, &mut aws, workdir.path(), shutdown).await;
     let stopped = cluster.stop().await;
+    let aws_stopped = match aws {
+        Some(aws) => aws.stop().await,
+        None => Ok(()),
+    };
     drop(workdir);
-    outcome.and(stopped)
+    outcome.and(stopped).and(aws_stopped)
+}
+
+/// Where discovery runs in the demo.
+struct DiscoveryUrls {
+    /// `host:port` of discovery's endpoints.
+    address: String,
+    /// Base URL of the moto_server discovery reads.
+    aws: String,
 }
 
 async fn run_cluster(
     config: &Config,
     cluster: &mut Cluster,
+    aws: &mut Option<LocalAws>,
     workdir: &Path,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let file_sd = workdir.join("targets.json");
-    targets::write_file_sd(&file_sd, &targets::target_groups(&cluster.tasks))
-        .context("writing the file_sd targets")?;
+    let discovery = match &config.discovery {
+        Some(discovery) => Some(start_discovery(discovery, cluster, aws, workdir, &file_sd).await?),
+        None => {
+            targets::write_file_sd(&file_sd, &targets::target_groups(&cluster.tasks))
+                .context("writing the file_sd targets")?;
+            None
+        }
+    };
+    let discovery_address = discovery.as_ref().map(|d| d.address.as_str());
     let mut prometheus = match &config.prometheus {
-        Some(prometheus) => Some(Prometheus::start(prometheus, workdir, &file_sd).await?),
+        Some(prometheus) => {
+            Some(Prometheus::start(prometheus, workdir, &file_sd, discovery_address).await?)
+        }
         None => None,
     };
-    let header = header(config, cluster, prometheus.as_ref());
+    let header = header(config, cluster, prometheus.as_ref(), discovery.as_ref());
     write_out(&header);
     let mut summary = Summary::new(&cluster.tasks)?;
     let started = Instant::now();
@@ -77,6 +109,7 @@ async fn run_cluster(
             () = sleep_until(end) => break Ok(()),
             error = cluster.failed() => break Err(error),
             error = exited(&mut prometheus) => break Err(error),
+            error = aws_exited(aws) => break Err(error),
             _ = scrapes.tick() => {
                 summary.scrape().await;
                 if Instant::now() >= next_summary {
@@ -98,8 +131,41 @@ async fn run_cluster(
     outcome.and(stopped)
 }
 
+/// Starts moto_server, registers the tasks in its Cloud Map, and runs `ecs-prom discovery`
+/// against it as one of the cluster's servers, writing `file_sd`.
+async fn start_discovery(
+    config: &DiscoveryConfig,
+    cluster: &mut Cluster,
+    aws: &mut Option<LocalAws>,
+    workdir: &Path,
+    file_sd: &Path,
+) -> anyhow::Result<DiscoveryUrls> {
+    let local = aws.insert(LocalAws::start(config, workdir).await?);
+    let client = Arc::new(local.client());
+    local_discovery::register(&client, &cluster.tasks)
+        .await
+        .context("registering the tasks in moto_server's Cloud Map")?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("listening on a loopback port for discovery")?;
+    let address = listener.local_addr()?.to_string();
+    let discovery_config = local_discovery::discovery_config(config, file_sd);
+    cluster.spawn("discovery", move |stopped| {
+        ::discovery::run(discovery_config, client, listener, stopped)
+    });
+    Ok(DiscoveryUrls {
+        address,
+        aws: local.url.clone(),
+    })
+}
+
 /// What runs where, and how to stop it.
-fn header(config: &Config, cluster: &Cluster, prometheus: Option<&Prometheus>) -> String {
+fn header(
+    config: &Config,
+    cluster: &Cluster,
+    prometheus: Option<&Prometheus>,
+    discovery: Option<&DiscoveryUrls>,
+) -> String {
     let prefix = match config.style {
         Style::Table => "",
         Style::Lines => "# ",
@@ -116,6 +182,14 @@ fn header(config: &Config, cluster: &Cluster, prometheus: Option<&Prometheus>) -
             task.metadata.launch_type,
             task.app_url,
             task.exporter_url
+        ));
+    }
+    if let Some(discovery) = discovery {
+        lines.push(format!(
+            "Discovery: http://{}/ finds the tasks in Cloud Map namespace {} of moto_server {}",
+            discovery.address,
+            local_discovery::NAMESPACE,
+            discovery.aws
         ));
     }
     if let Some(prometheus) = prometheus {
@@ -182,6 +256,13 @@ async fn sleep_until(end: Option<Instant>) {
 async fn exited(prometheus: &mut Option<Prometheus>) -> anyhow::Error {
     match prometheus {
         Some(prometheus) => prometheus.exited().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn aws_exited(aws: &mut Option<LocalAws>) -> anyhow::Error {
+    match aws {
+        Some(aws) => aws.exited().await,
         None => std::future::pending().await,
     }
 }

@@ -235,7 +235,8 @@ impl Discovery {
         if ok {
             self.last_success = Some(now());
         }
-        tracing::info!(
+        // Routine: what changed and what failed is logged where it happens.
+        tracing::debug!(
             targets = self.sources.values().map(|s| s.targets.len()).sum::<usize>(),
             sources = self.sources.len(),
             ok,

@@ -232,6 +232,21 @@ pub struct DemoFlags {
     /// How often that Prometheus scrapes.
     #[arg(long = "prometheus.scrape-interval", env = env_vars::DEMO_PROMETHEUS_SCRAPE_INTERVAL, default_value = "5s", value_parser = parse_duration)]
     pub prometheus_scrape_interval: Duration,
+    /// Register the tasks in the Cloud Map of a local moto_server (which the demo starts) and let
+    /// `ecs-prom discovery` find them there and write the targets Prometheus reads.
+    #[arg(
+        long = "discovery",
+        env = env_vars::DEMO_DISCOVERY,
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub discovery: bool,
+    /// The moto_server executable (PyPI `moto[server]`).
+    #[arg(long = "discovery.moto-binary", env = env_vars::DEMO_DISCOVERY_MOTO_BINARY, default_value = "moto_server")]
+    pub discovery_moto_binary: std::path::PathBuf,
+    /// Time between discovery's refreshes.
+    #[arg(long = "discovery.refresh-interval", env = env_vars::DEMO_DISCOVERY_REFRESH_INTERVAL, default_value = "5s", value_parser = parse_duration)]
+    pub discovery_refresh_interval: Duration,
 }
 
 /// Summary formats.
@@ -308,6 +323,9 @@ impl DemoFlags {
         if self.prometheus_scrape_interval < Duration::from_secs(1) {
             bail!("--prometheus.scrape-interval must be at least 1s");
         }
+        if self.discovery_refresh_interval < Duration::from_secs(1) {
+            bail!("--discovery.refresh-interval must be at least 1s");
+        }
         let style = match self.summary_format {
             Some(SummaryFormat::Table) => demo::summary::Style::Table,
             Some(SummaryFormat::Lines) => demo::summary::Style::Lines,
@@ -331,6 +349,12 @@ impl DemoFlags {
                     binary: self.prometheus_binary,
                     listen_address: self.prometheus_listen_address,
                     scrape_interval: self.prometheus_scrape_interval,
+                }),
+            discovery: self
+                .discovery
+                .then_some(demo::local_discovery::DiscoveryConfig {
+                    moto_binary: self.discovery_moto_binary,
+                    refresh_interval: self.discovery_refresh_interval,
                 }),
             duration: self.duration,
             summary_interval: self.summary_interval,

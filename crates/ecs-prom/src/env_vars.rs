@@ -70,6 +70,12 @@ pub const DEMO_PROMETHEUS_LISTEN_ADDRESS: &str = "ECS_PROM_DEMO_PROMETHEUS_LISTE
 pub const DEMO_PROMETHEUS_BINARY: &str = "ECS_PROM_DEMO_PROMETHEUS_BINARY";
 /// `demo --prometheus.scrape-interval`.
 pub const DEMO_PROMETHEUS_SCRAPE_INTERVAL: &str = "ECS_PROM_DEMO_PROMETHEUS_SCRAPE_INTERVAL";
+/// `demo --discovery`.
+pub const DEMO_DISCOVERY: &str = "ECS_PROM_DEMO_DISCOVERY";
+/// `demo --discovery.moto-binary`.
+pub const DEMO_DISCOVERY_MOTO_BINARY: &str = "ECS_PROM_DEMO_DISCOVERY_MOTO_BINARY";
+/// `demo --discovery.refresh-interval`.
+pub const DEMO_DISCOVERY_REFRESH_INTERVAL: &str = "ECS_PROM_DEMO_DISCOVERY_REFRESH_INTERVAL";
 /// `discovery --web.listen-address`.
 pub const DISCOVERY_LISTEN_ADDRESS: &str = "ECS_PROM_DISCOVERY_LISTEN_ADDRESS";
 /// `discovery --cloudmap.namespace` (comma-separated).

@@ -159,16 +159,22 @@ fn key(labels: &BTreeMap<String, String>) -> (String, String) {
 }
 
 /// What the issue asks Prometheus to show, checked once; `Err` says what is not there yet.
-async fn pipeline_delivers(prometheus: &str, tasks: usize) -> Result<(), String> {
+/// `extra_jobs` are scraped once each besides the tasks' apps and exporters.
+async fn pipeline_delivers(
+    prometheus: &str,
+    tasks: usize,
+    extra_jobs: &[&str],
+) -> Result<(), String> {
     let up = query(prometheus, "up").await;
     let jobs: BTreeMap<String, usize> = up.iter().fold(BTreeMap::new(), |mut jobs, (l, _)| {
         *jobs.entry(l["job"].clone()).or_default() += 1;
         jobs
     });
-    let expected_jobs = BTreeMap::from([
+    let mut expected_jobs = BTreeMap::from([
         ("demo-app".to_owned(), tasks),
         ("ecs-exporter".to_owned(), tasks),
     ]);
+    expected_jobs.extend(extra_jobs.iter().map(|job| ((*job).to_owned(), 1)));
     if jobs != expected_jobs || up.iter().any(|(_, value)| *value != 1.0) {
         return Err(format!("targets: {up:?}"));
     }
@@ -264,7 +270,7 @@ async fn the_pipeline_delivers_into_a_real_prometheus_and_stops_cleanly() {
 
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        match pipeline_delivers(&prometheus, 3).await {
+        match pipeline_delivers(&prometheus, 3, &[]).await {
             Ok(()) => break,
             Err(missing) if Instant::now() > deadline => {
                 panic!("after 120 s Prometheus still lacks: {missing}")
@@ -286,6 +292,92 @@ async fn the_pipeline_delivers_into_a_real_prometheus_and_stops_cleanly() {
     );
     let workdir = std::env::temp_dir().join(format!("ecs-prom-demo-{}", demo.id()));
     assert!(!workdir.exists(), "{} was left behind", workdir.display());
+}
+
+/// The `http://host:port` addresses in `line`, in order.
+fn addresses(line: &str) -> Vec<String> {
+    line.split_whitespace()
+        .filter_map(|word| word.strip_prefix("http://"))
+        .filter_map(|rest| rest.split('/').next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `--discovery`: moto_server's Cloud Map holds the tasks, `ecs-prom discovery` finds them,
+/// and Prometheus scrapes what discovery wrote; stopping the demo stops moto_server too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_discovery_prometheus_scrapes_the_tasks_found_in_cloud_map() {
+    let address = format!("127.0.0.1:{}", free_port());
+    let prometheus = format!("http://{address}");
+    let (mut demo, lines) = start_demo(&[
+        "--prometheus",
+        "--prometheus.listen-address",
+        &address,
+        "--discovery",
+        "--discovery.refresh-interval",
+        "2s",
+        "--duration",
+        "5m",
+        "--summary.interval",
+        "5s",
+    ]);
+    let header = lines_until(&lines, "# Prometheus:", Duration::from_secs(90));
+    let task_ids: BTreeSet<String> = header
+        .iter()
+        .filter_map(|line| line.strip_prefix("#   task "))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(task_ids.len(), 3, "{header:#?}");
+    let discovery_line = header
+        .iter()
+        .find(|line| line.starts_with("# Discovery: "))
+        .expect("the header names discovery");
+    let [discovery, moto] = <[String; 2]>::try_from(addresses(discovery_line))
+        .unwrap_or_else(|found| panic!("two addresses in {discovery_line:?}: {found:?}"));
+
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        match pipeline_delivers(&prometheus, 3, &["ecs-prom-discovery"]).await {
+            Ok(()) => break,
+            Err(missing) if Instant::now() > deadline => {
+                panic!("after 120 s Prometheus still lacks: {missing}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_secs(2)).await,
+        }
+    }
+    // Every task's app and exporter came through Cloud Map, labelled from its attributes.
+    let from_cloud_map: BTreeSet<(String, String)> =
+        query(&prometheus, r#"up{namespace="ecs-prom-demo"}"#)
+            .await
+            .iter()
+            .map(|(labels, _)| {
+                let short_id = labels["task_id"].chars().take(8).collect();
+                (labels["job"].clone(), short_id)
+            })
+            .collect();
+    let expected: BTreeSet<(String, String)> = ["demo-app", "ecs-exporter"]
+        .iter()
+        .flat_map(|job| task_ids.iter().map(|id| ((*job).to_owned(), id.clone())))
+        .collect();
+    assert_eq!(from_cloud_map, expected);
+    let counted = query(&prometheus, "ecs_prom_discovery_targets").await;
+    assert_eq!(counted.len(), 1, "{counted:?}");
+    assert_eq!(counted[0].0["name"], "ecs-prom-demo", "{counted:?}");
+    assert_eq!(counted[0].1, 6.0, "{counted:?}");
+
+    test_support::sigterm(demo.id());
+    let status = wait_for_exit(&mut demo, Duration::from_secs(30));
+    assert!(status.success(), "exit status {status}");
+    for endpoint in [&address, &discovery, &moto] {
+        assert!(refuses_connections(endpoint), "{endpoint} still listens");
+    }
+    let moto_port = moto.rsplit(':').next().expect("a port").to_owned();
+    let leftovers = processes_with_argument(&moto_port);
+    assert!(
+        leftovers.is_empty(),
+        "moto_server was left running: {leftovers:?}"
+    );
 }
 
 #[test]
