@@ -39,6 +39,20 @@ pub enum Command {
     /// Find scrape targets in AWS Cloud Map and the ECS API and serve them to Prometheus
     /// (file_sd and http_sd); optionally keep Prometheus' configuration from SSM.
     Discovery(DiscoveryFlags),
+    /// Check that an ecs-prom component (or any HTTP endpoint) answers: exits 0 on a 2xx reply,
+    /// 1 otherwise. For container health checks in images without curl or a shell.
+    Health(HealthFlags),
+}
+
+/// `ecs-prom health` flags.
+#[derive(Debug, Args)]
+pub struct HealthFlags {
+    /// The URL to GET (plain http).
+    #[arg(long = "url", env = env_vars::HEALTH_URL, default_value = "http://127.0.0.1:9779/-/healthy")]
+    pub url: String,
+    /// How long to wait for the whole answer.
+    #[arg(long = "timeout", env = env_vars::HEALTH_TIMEOUT, default_value = "3s", value_parser = parse_duration)]
+    pub timeout: Duration,
 }
 
 /// `ecs-prom discovery` flags.
@@ -589,7 +603,8 @@ mod tests {
             Command::Simulate(_)
             | Command::DemoApp(_)
             | Command::Demo(_)
-            | Command::Discovery(_) => {
+            | Command::Discovery(_)
+            | Command::Health(_) => {
                 panic!("parsed an exporter command line")
             }
         }

@@ -102,6 +102,10 @@ pub const DISCOVERY_PROMETHEUS_URL: &str = "ECS_PROM_DISCOVERY_PROMETHEUS_URL";
 pub const DISCOVERY_REGION: &str = "ECS_PROM_DISCOVERY_AWS_REGION";
 /// `discovery --aws.timeout`.
 pub const DISCOVERY_AWS_TIMEOUT: &str = "ECS_PROM_DISCOVERY_AWS_TIMEOUT";
+/// `health --url`.
+pub const HEALTH_URL: &str = "ECS_PROM_HEALTH_URL";
+/// `health --timeout`.
+pub const HEALTH_TIMEOUT: &str = "ECS_PROM_HEALTH_TIMEOUT";
 
 /// The seed sidecar's variables, accepted so its task definitions run unchanged.
 pub mod seed {

@@ -20,6 +20,7 @@ fn main() -> ExitCode {
         Command::DemoApp(flags) => run_demo_app(flags),
         Command::Demo(flags) => run_demo(flags),
         Command::Discovery(flags) => run_discovery(flags),
+        Command::Health(flags) => run_health(flags),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -134,6 +135,27 @@ fn run_demo(flags: cli::DemoFlags) -> anyhow::Result<()> {
     runtime(Threads::PerCore)?.block_on(async {
         let shutdown = shutdown_signal()?;
         demo::run(config, shutdown).await
+    })
+}
+
+/// GETs the URL once; success is a 2xx answer within the timeout. The answer's body is read
+/// up to 64 KiB and not printed.
+fn run_health(flags: cli::HealthFlags) -> anyhow::Result<()> {
+    let (base, path) = split_url(&flags.url)?;
+    let client =
+        ecs_metadata::MetadataClient::new(base, flags.timeout)?.with_max_body_bytes(64 * 1024);
+    runtime(Threads::One)?
+        .block_on(async { client.fetch(path).await.map(|_| ()).context("unhealthy") })
+}
+
+/// `http://host:port/path?query` as base URL and path (`/` when there is none).
+fn split_url(url: &str) -> anyhow::Result<(&str, &str)> {
+    let rest = url
+        .strip_prefix("http://")
+        .with_context(|| format!("--url {url}: only http:// URLs are supported"))?;
+    Ok(match rest.find('/') {
+        Some(slash) => url.split_at("http://".len() + slash),
+        None => (url, "/"),
     })
 }
 

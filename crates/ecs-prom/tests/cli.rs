@@ -189,14 +189,21 @@ fn the_exporter_serves_and_stops_cleanly_on_sigterm() {
 fn the_readme_documents_every_flag_of_every_component() {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
         .expect("README.md");
-    for component in ["exporter", "simulate", "demo-app", "demo", "discovery"] {
+    for component in [
+        "exporter",
+        "simulate",
+        "demo-app",
+        "demo",
+        "discovery",
+        "health",
+    ] {
         let help = text(&run(&[component, "--help"]).stdout);
         let flags: Vec<&str> = help
             .split_whitespace()
             .filter(|word| word.starts_with("--") && word.len() > 2)
             .map(|word| word.trim_end_matches([',', '.']))
             .collect();
-        assert!(flags.len() >= 6, "{component}: {flags:?}");
+        assert!(flags.len() >= 4, "{component}: {flags:?}");
         for flag in flags {
             assert!(
                 readme.contains(&format!("`{flag}")),
@@ -204,4 +211,74 @@ fn the_readme_documents_every_flag_of_every_component() {
             );
         }
     }
+}
+
+/// A loopback HTTP server that answers every connection with `response`, after `delay`.
+fn answering(response: &'static str, delay: Duration) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    let address = listener.local_addr().expect("address");
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                use std::io::{Read, Write};
+                let mut request = [0u8; 4096];
+                let _ = stream.read(&mut request);
+                std::thread::sleep(delay);
+                let _ = stream.write_all(response.as_bytes());
+            });
+        }
+    });
+    format!("http://{address}")
+}
+
+#[test]
+fn health_exits_0_only_on_a_2xx_answer_in_time() {
+    let ok = answering(
+        "HTTP/1.1 200 OK\r\ncontent-length: 3\r\nconnection: close\r\n\r\nok\n",
+        Duration::ZERO,
+    );
+    let output = run(&["health", "--url", &format!("{ok}/-/healthy")]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+
+    let failing = answering(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 9\r\nconnection: close\r\n\r\nnot yet\r\n",
+        Duration::ZERO,
+    );
+    let output = run(&["health", "--url", &format!("{failing}/-/ready")]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("unhealthy") && stderr.contains("503"),
+        "{stderr}"
+    );
+
+    let slow = answering(
+        "HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n",
+        Duration::from_secs(10),
+    );
+    let started = Instant::now();
+    let output = run(&["health", "--url", &slow, "--timeout", "500ms"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(
+        text(&output.stderr).contains("within"),
+        "{}",
+        text(&output.stderr)
+    );
+
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+        listener.local_addr().expect("address")
+    };
+    let output = run(&["health", "--url", &format!("http://{closed}/-/healthy")]);
+    assert_eq!(output.status.code(), Some(1));
+
+    let output = run(&["health", "--url", "https://example.com/"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output.stderr).contains("only http://"),
+        "{}",
+        text(&output.stderr)
+    );
 }
