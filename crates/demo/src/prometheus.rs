@@ -28,11 +28,25 @@ pub struct Prometheus {
 /// How long Prometheus may take to become ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The recording and alert rules of `deploy/prometheus/rules/`, loaded into the demo's
+/// Prometheus so its rules and alerts pages show them working: file name and content.
+pub const RULE_FILES: [(&str, &str); 2] = [
+    (
+        "ecs-prom.rules.yml",
+        include_str!("../../../deploy/prometheus/rules/ecs-prom.rules.yml"),
+    ),
+    (
+        "ecs-prom.alerts.yml",
+        include_str!("../../../deploy/prometheus/rules/ecs-prom.alerts.yml"),
+    ),
+];
+
 /// Job of `ecs-prom discovery`'s own metrics, when the demo runs it.
 pub const DISCOVERY_JOB: &str = "ecs-prom-discovery";
 
-/// The configuration file: one scrape job over the file_sd file, and, when the demo runs
-/// `ecs-prom discovery` at `discovery` (`host:port`), one for discovery's own metrics.
+/// The configuration file: the [`RULE_FILES`] (in the configuration's directory), one scrape
+/// job over the file_sd file, and, when the demo runs `ecs-prom discovery` at `discovery`
+/// (`host:port`), one for discovery's own metrics.
 ///
 /// Each target group's `job` label names its job; targets from Cloud Map carry none, so their
 /// job is their Cloud Map service's name.
@@ -40,12 +54,14 @@ pub fn config_file(scrape_interval: Duration, file_sd: &Path, discovery: Option<
     let interval = format!("{}ms", scrape_interval.as_millis().max(1));
     // A JSON string is a valid YAML double-quoted scalar, whatever the path holds.
     let file_sd = serde_json::Value::from(file_sd.to_string_lossy()).to_string();
+    let rule_files = RULE_FILES.map(|(name, _)| name).join(", ");
     let mut text = format!(
         "# Written by ecs-prom demo.\n\
          global:\n\
          \x20 scrape_interval: {interval}\n\
          \x20 scrape_timeout: {interval}\n\
          \x20 evaluation_interval: {interval}\n\
+         rule_files: [{rule_files}]\n\
          scrape_configs:\n\
          \x20 - job_name: ecs\n\
          \x20   file_sd_configs:\n\
@@ -86,6 +102,10 @@ impl Prometheus {
                 config.listen_address
             )
         })?;
+        for (name, rules) in RULE_FILES {
+            std::fs::write(dir.join(name), rules)
+                .with_context(|| format!("writing the rule file {name}"))?;
+        }
         let config_path = dir.join("prometheus.yml");
         std::fs::write(
             &config_path,
@@ -143,6 +163,7 @@ mod tests {
             text,
             "# Written by ecs-prom demo.\n\
              global:\n  scrape_interval: 5000ms\n  scrape_timeout: 5000ms\n  evaluation_interval: 5000ms\n\
+             rule_files: [ecs-prom.rules.yml, ecs-prom.alerts.yml]\n\
              scrape_configs:\n  - job_name: ecs\n    file_sd_configs:\n\
              \x20     - files: [\"/tmp/a \\\"b\\\"/targets.json\"]\n        refresh_interval: 5000ms\n\
              \x20   relabel_configs:\n\
@@ -163,11 +184,15 @@ mod tests {
         );
     }
 
-    /// Both variants pass `promtool check config` (Debian's `prometheus` package has it).
+    /// Both variants, with their rule files, pass `promtool check config` (Debian's
+    /// `prometheus` package has it).
     #[test]
     fn promtool_accepts_both_configurations() {
         let dir = std::env::temp_dir().join(format!("ecs-prom-demo-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");
+        for (name, rules) in RULE_FILES {
+            std::fs::write(dir.join(name), rules).expect("rules written");
+        }
         for (name, discovery) in [
             ("plain.yml", None),
             ("discovery.yml", Some("127.0.0.1:9001")),
