@@ -7,10 +7,11 @@
 - every PromQL expression of the rules and the dashboards parses and returns data from a real
   Prometheus fed by `ecs-prom demo --prometheus --discovery` (the exceptions are listed below,
   each with its reason);
-- the dashboards are what deploy/grafana/generate.py writes.
+- the dashboards are what deploy/grafana/generate.py writes;
+- cfn-lint passes every CloudFormation template with no errors and no warnings.
 
-Needs prometheus and promtool (Debian's prometheus package), moto_server and PyYAML (the
-virtualenv ./scripts/test makes) and the ecs-prom binary.
+Needs prometheus and promtool (Debian's prometheus package), moto_server, cfn-lint and PyYAML
+(the virtualenv ./scripts/test makes) and the ecs-prom binary.
 """
 
 import json
@@ -141,6 +142,18 @@ class PromtoolTest(unittest.TestCase):
         self.assertGreaterEqual(len(alerts), 10)
         self.assertEqual(alerts - firing, set(), "never tested firing")
         self.assertEqual(alerts - quiet, set(), "never tested not firing")
+
+
+class CloudFormationTest(unittest.TestCase):
+    def test_cfn_lint_passes_every_template_with_no_errors_and_no_warnings(self):
+        templates = sorted((ROOT / "deploy" / "cloudformation").glob("*.yml"))
+        self.assertGreaterEqual(len(templates), 4)
+        # Informational findings (I...) are not failures; errors and warnings are.
+        linted = subprocess.run(["cfn-lint", "--format", "parseable", *map(str, templates)],
+                                capture_output=True, text=True, check=False)
+        findings = [line for line in linted.stdout.splitlines() if ":E" in line or ":W" in line]
+        self.assertEqual(findings, [], linted.stdout + linted.stderr)
+        self.assertIn(linted.returncode, (0, 8), linted.stdout + linted.stderr)
 
 
 class DashboardsTest(unittest.TestCase):
