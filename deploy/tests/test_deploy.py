@@ -8,7 +8,9 @@
   Prometheus fed by `ecs-prom demo --prometheus --discovery` (the exceptions are listed below,
   each with its reason);
 - the dashboards are what deploy/grafana/generate.py writes;
-- cfn-lint passes every CloudFormation template with no errors and no warnings.
+- cfn-lint passes every CloudFormation template with no errors and no warnings, and every
+  container running the ecs-prom image uses only flags, values and variables the binary's own
+  parser accepts.
 
 Needs prometheus and promtool (Debian's prometheus package), moto_server, cfn-lint and PyYAML
 (the virtualenv ./scripts/test makes) and the ecs-prom binary.
@@ -17,6 +19,7 @@ Needs prometheus and promtool (Debian's prometheus package), moto_server, cfn-li
 import json
 import os
 import pathlib
+import re
 import socket
 import subprocess
 import sys
@@ -154,6 +157,68 @@ class CloudFormationTest(unittest.TestCase):
         findings = [line for line in linted.stdout.splitlines() if ":E" in line or ":W" in line]
         self.assertEqual(findings, [], linted.stdout + linted.stderr)
         self.assertIn(linted.returncode, (0, 8), linted.stdout + linted.stderr)
+
+
+def ecs_prom_containers():
+    """(template, container name, argument lists) for every container of the templates that
+    runs the ecs-prom image: its command, and its health check's command after the binary.
+    Template values are resolved to something the parser can judge: a parameter's default, a
+    `!Sub` with each variable replaced by `x`, any other reference by `x`."""
+    from cfnlint.decode import decode
+
+    def resolve(value, parameters):
+        if isinstance(value, str):
+            return value
+        if "Ref" in value:
+            return str(parameters.get(value["Ref"], {}).get("Default", "x"))
+        if "Fn::Sub" in value and isinstance(value["Fn::Sub"], str):
+            return re.sub(r"\$\{[^}]*\}", "x", value["Fn::Sub"])
+        return "x"
+
+    found = []
+    for path in sorted((ROOT / "deploy" / "cloudformation").glob("*.yml")):
+        template, problems = decode(str(path))
+        assert not problems, problems
+        parameters = template.get("Parameters", {})
+        for resource in template["Resources"].values():
+            if resource["Type"] != "AWS::ECS::TaskDefinition":
+                continue
+            for container in resource["Properties"]["ContainerDefinitions"]:
+                if container["Image"] != {"Ref": "Image"}:
+                    continue
+                commands = [[resolve(v, parameters) for v in container["Command"]]]
+                health = container.get("HealthCheck", {}).get("Command", [])
+                if health:
+                    assert health[:2] == ["CMD", "/usr/local/bin/ecs-prom"], health
+                    commands.append(health[2:])
+                environment = [e["Name"] for e in container.get("Environment", [])]
+                found.append((path.name, container["Name"], commands, environment))
+    return found
+
+
+class TaskDefinitionsTest(unittest.TestCase):
+    def test_ecs_prom_containers_use_only_what_the_binary_accepts(self):
+        containers = ecs_prom_containers()
+        self.assertGreaterEqual(len(containers), 4)
+        for template, name, commands, environment in containers:
+            for command in commands:
+                with self.subTest(template=template, container=name, command=command):
+                    # The parser rejects unknown flags and bad values before it reaches the
+                    # final --help, which then stops it before anything runs.
+                    parsed = subprocess.run([BINARY, *command, "--help"], capture_output=True,
+                                            text=True, check=False, env={})
+                    self.assertEqual(parsed.returncode, 0, parsed.stderr)
+            subcommand_help = subprocess.run([BINARY, commands[0][0], "--help"], capture_output=True,
+                                             text=True, check=False, env={}).stdout
+            for variable in environment:
+                with self.subTest(template=template, container=name, variable=variable):
+                    self.assertTrue(variable.startswith("AWS_") or f"[env: {variable}=" in subcommand_help,
+                                    f"{variable} is not a variable of ecs-prom {commands[0][0]}")
+
+    def test_the_parser_check_catches_an_unknown_flag(self):
+        parsed = subprocess.run([BINARY, "discovery", "--cloudmap.namespaces", "x", "--help"],
+                                capture_output=True, text=True, check=False, env={})
+        self.assertNotEqual(parsed.returncode, 0)
 
 
 class DashboardsTest(unittest.TestCase):
