@@ -221,6 +221,32 @@ class TaskDefinitionsTest(unittest.TestCase):
         self.assertNotEqual(parsed.returncode, 0)
 
 
+class ScriptsTest(unittest.TestCase):
+    def test_the_scripts_parse_and_deploy_every_template(self):
+        for script in ("deploy.sh", "destroy.sh"):
+            checked = subprocess.run(["bash", "-n", str(ROOT / "deploy" / script)],
+                                     capture_output=True, text=True, check=False)
+            self.assertEqual(checked.returncode, 0, checked.stderr)
+        deploy = (ROOT / "deploy" / "deploy.sh").read_text()
+        destroy = (ROOT / "deploy" / "destroy.sh").read_text()
+        deployed = re.findall(r"^(?:  )?deploy ([a-z-]+) (\S+\.yml)", deploy, re.MULTILINE)
+        templates = sorted(p.name for p in (ROOT / "deploy" / "cloudformation").glob("*.yml"))
+        self.assertEqual([template for _, template in deployed], templates, "in file order")
+        destroyed = re.search(r"^for stack in ([a-z -]+); do$", destroy, re.MULTILINE).group(1).split()
+        # Every stack deploy.sh may create, deleted in the reverse of deploy.sh's order.
+        self.assertEqual(destroyed, [stack for stack, _ in reversed(deployed)])
+
+    def test_no_account_id_or_region_is_written_into_deploy(self):
+        region = re.compile(r"\b(?:us|eu|ap|sa|ca|me|af|il|mx)-(?:gov-)?[a-z]+-\d\b")
+        account = re.compile(r"(?<![\d.])\d{12}(?![\d.])")
+        for path in sorted((ROOT / "deploy").rglob("*")):
+            if path.is_file() and "tests" not in path.relative_to(ROOT / "deploy").parts:
+                text = path.read_text()
+                with self.subTest(file=str(path.relative_to(ROOT))):
+                    self.assertIsNone(region.search(text))
+                    self.assertIsNone(account.search(text))
+
+
 class DashboardsTest(unittest.TestCase):
     def test_the_dashboards_are_generated_from_generate_py(self):
         checked = subprocess.run([sys.executable, str(ROOT / "deploy/grafana/generate.py"), "--check"],

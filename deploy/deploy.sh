@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Deploys ecs-prom's stacks in order: network and cluster, AMP (and optionally Managed
+# Grafana), IAM, Cloud Map, the demo app with its exporter sidecar, and one collector
+# (Prometheus with the discovery sidecar, or the ADOT collector). Re-running updates them.
+#
+#   deploy/deploy.sh --prefix ecsprom --region <region> --image <registry>/ecs-prom:<tag> \
+#     [--collector prometheus|adot] [--ec2-instances N] [--grafana]
+#
+# Needs the AWS CLI v2 with credentials allowed to create these resources. Nothing about the
+# account or region is written into any file: both come from the CLI's credentials and --region.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+cd "$here"
+
+prefix="" region="" image="" collector=prometheus ec2_instances=0 grafana=false
+usage() { sed -n '2,10p' "$here/deploy.sh" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+while (($#)); do
+  case "$1" in
+    --prefix) prefix="${2:?}"; shift 2 ;;
+    --region) region="${2:?}"; shift 2 ;;
+    --image) image="${2:?}"; shift 2 ;;
+    --collector) collector="${2:?}"; shift 2 ;;
+    --ec2-instances) ec2_instances="${2:?}"; shift 2 ;;
+    --grafana) grafana=true; shift ;;
+    -h|--help) usage ;;
+    *) echo "unknown argument: $1" >&2; usage ;;
+  esac
+done
+[[ -n "$prefix" && -n "$region" && -n "$image" ]] || usage
+[[ "$prefix" =~ ^[a-z][a-z0-9-]{0,30}$ ]] || { echo "--prefix: lower-case letters, digits and -, up to 31" >&2; exit 2; }
+[[ "$collector" == prometheus || "$collector" == adot ]] || { echo "--collector: prometheus or adot" >&2; exit 2; }
+
+aws() { command aws --region "$region" "$@"; }
+
+# deploy STACK TEMPLATE [Key=Value ...]
+deploy() {
+  local stack="$prefix-$1" template="cloudformation/$2"; shift 2
+  echo "== $stack ($template)"
+  aws cloudformation deploy --stack-name "$stack" --template-file "$template" \
+    --capabilities CAPABILITY_IAM --no-fail-on-empty-changeset \
+    --parameter-overrides "$@"
+}
+
+# output STACK KEY
+output() {
+  aws cloudformation describe-stacks --stack-name "$prefix-$1" \
+    --query "Stacks[0].Outputs[?OutputKey=='$2'].OutputValue" --output text
+}
+
+deploy network 1-network-cluster.yml "Ec2Instances=$ec2_instances"
+deploy monitoring 2-monitoring.yml "CreateGrafana=$grafana"
+cluster=$(output network ClusterName)
+subnets=$(output network PrivateSubnets)
+security_group=$(output network TaskSecurityGroup)
+workspace_id=$(output monitoring WorkspaceId)
+remote_write_url=$(output monitoring RemoteWriteUrl)
+
+# The recording and alert rules, evaluated by AMP itself.
+for rules in prometheus/rules/*.yml; do
+  namespace=$(basename "$rules" .yml | tr . -)
+  if aws amp describe-rule-groups-namespace --workspace-id "$workspace_id" --name "$namespace" >/dev/null 2>&1; then
+    aws amp put-rule-groups-namespace --workspace-id "$workspace_id" --name "$namespace" --data "fileb://$rules" >/dev/null
+  else
+    aws amp create-rule-groups-namespace --workspace-id "$workspace_id" --name "$namespace" --data "fileb://$rules" >/dev/null
+  fi
+  echo "== AMP rule groups namespace $namespace from $rules"
+done
+
+deploy iam 3-iam.yml "Prefix=$prefix" "ClusterName=$cluster" "WorkspaceArn=$(output monitoring WorkspaceArn)"
+deploy cloudmap 4-cloudmap.yml "Prefix=$prefix" "VpcId=$(output network VpcId)"
+execution_role=$(output iam TaskExecutionRoleArn)
+common=("Prefix=$prefix" "Image=$image" "ClusterName=$cluster" "PrivateSubnets=$subnets"
+        "TaskSecurityGroup=$security_group" "TaskExecutionRoleArn=$execution_role")
+deploy demo-app 5-demo-app.yml "${common[@]}" "DemoAppServiceArn=$(output cloudmap DemoAppServiceArn)"
+if [[ "$collector" == prometheus ]]; then
+  deploy prometheus 6-prometheus.yml "${common[@]}" \
+    "PrometheusTaskRoleArn=$(output iam PrometheusTaskRoleArn)" "RemoteWriteUrl=$remote_write_url"
+else
+  deploy adot 7-adot.yml "${common[@]}" \
+    "AdotTaskRoleArn=$(output iam AdotTaskRoleArn)" "RemoteWriteUrl=$remote_write_url"
+fi
+
+echo
+echo "AMP query endpoint: $(output monitoring QueryUrl)"
+[[ "$grafana" == true ]] && echo "Grafana: $(output monitoring GrafanaUrl) (import deploy/grafana/dashboards/*.json)"
+echo "Tear down with: deploy/destroy.sh --prefix $prefix --region $region"
