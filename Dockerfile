@@ -7,7 +7,8 @@
 # The build stage needs only crates.io; the runtime stage has no shell, no package manager and
 # no CA bundle (ecs-prom carries its own web PKI roots for the AWS APIs).
 
-FROM rust:1.85-bookworm AS build
+# The toolchain the test suite runs on (the workspace declares 1.85 as its minimum).
+FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
