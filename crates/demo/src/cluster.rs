@@ -171,3 +171,23 @@ async fn read_task(metadata_uri: &str) -> anyhow::Result<ecs_metadata::Task> {
         .next()
         .context("the simulated task metadata holds no task")
 }
+
+/// A task made from the captured Fargate fixture, with its app on port 2 and its exporter on
+/// port 3 of 127.0.0.1 (for unit tests).
+#[cfg(test)]
+#[allow(clippy::expect_used)]
+pub(crate) fn fixture_task() -> DemoTask {
+    let body = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fixtures/ecs-metadata/ecs_exporter-fargate_task_metadata.json"
+    ))
+    .expect("fixture");
+    let metadata = ecs_metadata::parse_tasks(&body).expect("parses").remove(0);
+    DemoTask {
+        metadata,
+        id: "abc".to_owned(),
+        metadata_uri: "http://127.0.0.1:1/v4/abc".to_owned(),
+        app_url: "http://127.0.0.1:2".to_owned(),
+        exporter_url: "http://127.0.0.1:3".to_owned(),
+    }
+}

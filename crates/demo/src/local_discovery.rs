@@ -224,19 +224,7 @@ mod tests {
 
     #[test]
     fn an_instance_carries_the_task_s_ecs_attributes_and_its_own_port() {
-        let body = std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../fixtures/ecs-metadata/ecs_exporter-fargate_task_metadata.json"
-        ))
-        .expect("fixture");
-        let metadata = ecs_metadata::parse_tasks(&body).expect("parses").remove(0);
-        let task = DemoTask {
-            metadata,
-            id: "abc".to_owned(),
-            metadata_uri: "http://127.0.0.1:1/v4/abc".to_owned(),
-            app_url: "http://127.0.0.1:2".to_owned(),
-            exporter_url: "http://127.0.0.1:3".to_owned(),
-        };
+        let task = crate::cluster::fixture_task();
         let attributes = instance_attributes(&task, &task.exporter_url).expect("attributes");
         // Values read from the fixture by hand; it names no service, so none is registered.
         let expected: BTreeMap<String, String> = [

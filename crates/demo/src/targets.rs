@@ -69,19 +69,7 @@ mod tests {
 
     #[test]
     fn labels_each_target_with_its_task_and_job() {
-        let body = std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../fixtures/ecs-metadata/ecs_exporter-fargate_task_metadata.json"
-        ))
-        .expect("fixture");
-        let metadata = ecs_metadata::parse_tasks(&body).expect("parses").remove(0);
-        let task = DemoTask {
-            metadata,
-            id: "abc".to_owned(),
-            metadata_uri: "http://127.0.0.1:1/v4/abc".to_owned(),
-            app_url: "http://127.0.0.1:2".to_owned(),
-            exporter_url: "http://127.0.0.1:3".to_owned(),
-        };
+        let task = crate::cluster::fixture_task();
         let groups = target_groups(&[task]);
         assert_eq!(groups.len(), 2);
         assert_eq!(groups[0].targets, ["127.0.0.1:2"]);
