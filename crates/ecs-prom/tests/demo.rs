@@ -243,6 +243,20 @@ async fn pipeline_delivers(
     Ok(())
 }
 
+/// Waits up to 120 s for [`pipeline_delivers`] to hold; fails the test with what is missing.
+async fn wait_until_delivered(prometheus: &str, tasks: usize, extra_jobs: &[&str]) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        match pipeline_delivers(prometheus, tasks, extra_jobs).await {
+            Ok(()) => return,
+            Err(missing) if Instant::now() > deadline => {
+                panic!("after 120 s Prometheus still lacks: {missing}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_secs(2)).await,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pipeline_delivers_into_a_real_prometheus_and_stops_cleanly() {
     let address = format!("127.0.0.1:{}", free_port());
@@ -257,27 +271,12 @@ async fn the_pipeline_delivers_into_a_real_prometheus_and_stops_cleanly() {
         "5s",
     ]);
     let header = lines_until(&lines, "# Prometheus:", Duration::from_secs(60));
-    let endpoints: Vec<String> = header
-        .iter()
-        .flat_map(|line| line.split_whitespace())
-        .filter_map(|word| word.strip_prefix("http://"))
-        .filter_map(|rest| rest.split('/').next())
-        .map(str::to_owned)
-        .collect();
+    let endpoints: Vec<String> = header.iter().flat_map(|line| addresses(line)).collect();
     // The simulator, three apps and three exporters, then Prometheus.
     assert_eq!(endpoints.len(), 8, "{header:#?}");
     assert_eq!(endpoints[7], address);
 
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        match pipeline_delivers(&prometheus, 3, &[]).await {
-            Ok(()) => break,
-            Err(missing) if Instant::now() > deadline => {
-                panic!("after 120 s Prometheus still lacks: {missing}")
-            }
-            Err(_) => tokio::time::sleep(Duration::from_secs(2)).await,
-        }
-    }
+    wait_until_delivered(&prometheus, 3, &[]).await;
 
     test_support::sigterm(demo.id());
     let status = wait_for_exit(&mut demo, Duration::from_secs(30));
@@ -336,16 +335,7 @@ async fn with_discovery_prometheus_scrapes_the_tasks_found_in_cloud_map() {
     let [discovery, moto] = <[String; 2]>::try_from(addresses(discovery_line))
         .unwrap_or_else(|found| panic!("two addresses in {discovery_line:?}: {found:?}"));
 
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        match pipeline_delivers(&prometheus, 3, &["ecs-prom-discovery"]).await {
-            Ok(()) => break,
-            Err(missing) if Instant::now() > deadline => {
-                panic!("after 120 s Prometheus still lacks: {missing}")
-            }
-            Err(_) => tokio::time::sleep(Duration::from_secs(2)).await,
-        }
-    }
+    wait_until_delivered(&prometheus, 3, &["ecs-prom-discovery"]).await;
     // Every task's app and exporter came through Cloud Map, labelled from its attributes.
     let from_cloud_map: BTreeSet<(String, String)> =
         query(&prometheus, r#"up{namespace="ecs-prom-demo"}"#)
