@@ -285,6 +285,41 @@ async fn failing_stats_still_serve_the_metadata_series() {
 }
 
 #[tokio::test]
+async fn a_number_too_large_for_a_double_costs_only_its_own_series() {
+    let stub = Stub::default();
+    let task = TASK.replacen("\"CPU\": 0.25", "\"CPU\": 1e400", 1);
+    let stats = STATS.replacen("\"rx_bytes\": 129045374", "\"rx_bytes\": -1e400", 1);
+    assert!(
+        task != TASK && stats != STATS,
+        "the fixtures hold the replaced values"
+    );
+    stub.set("/task", Answer::Json(task.leak()));
+    stub.set("/task/stats", Answer::Json(stats.leak()));
+    let scrape = get(&format!(
+        "{}/metrics",
+        start_exporter(stub.start().await).await
+    ))
+    .await;
+    assert_eq!(scrape.status, 200, "{}", scrape.body);
+    assert_eq!(scrape.success("metadata"), Some(1.0));
+    assert_eq!(scrape.success("stats"), Some(1.0));
+    assert_eq!(
+        scrape.gauge("ecs_task_cpu_limit_vcpus"),
+        None,
+        "{}",
+        scrape.body
+    );
+    assert_eq!(
+        scrape.gauge("ecs_task_memory_limit_bytes"),
+        Some(512.0 * 1024.0 * 1024.0)
+    );
+    assert_eq!(
+        scrape.gauge("ecs_container_cpu_usage_seconds_total{container_name=\"prometheus\"}"),
+        Some(0.932439492)
+    );
+}
+
+#[tokio::test]
 async fn failing_metadata_keeps_stats_attributed_by_the_last_good_metadata() {
     let (stub, url) = healthy_stub().await;
     let exporter = start_exporter(url).await;

@@ -1,9 +1,10 @@
-//! Lenient deserialisation straight from JSON text: a value of the wrong type reads as
-//! absent (and is skipped without being built), so one odd field never costs a document,
-//! and no intermediate `serde_json::Value` tree is allocated on every scrape.
+//! Lenient deserialisation straight from JSON text: a value of the wrong type, or a number
+//! too large for an `f64`, reads as absent (and is skipped without being built), so one odd
+//! field never costs a document, and no intermediate `serde_json::Value` tree is allocated on
+//! every scrape.
 
 use serde::de::value::MapAccessDeserializer;
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserialize, DeserializeOwned, Deserializer, MapAccess, SeqAccess, Visitor};
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -264,6 +265,103 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMany<T> {
     }
 }
 
+/// Reads a whole document from JSON text. serde_json refuses a number too large for an `f64`
+/// (`1e400`, or an integer of 400 digits) with an error for the whole text, before any visitor
+/// above sees it; so when reading fails and the text holds such numbers, it is read once more
+/// with each of them replaced by `null`, which every lenient type reads as absent. A document
+/// that is well-formed apart from such numbers costs nothing extra; the second reading's error,
+/// if any, has the same line and column as in the original text.
+pub(crate) fn read_document<T: DeserializeOwned>(body: &[u8]) -> Result<T, serde_json::Error> {
+    serde_json::from_slice(body).or_else(|error| match nulled_out_of_range_numbers(body) {
+        Some(text) => serde_json::from_slice(&text),
+        None => Err(error),
+    })
+}
+
+/// A copy of `body` with every well-formed JSON number outside string literals that serde_json
+/// rejects as out of range overwritten by `null` padded with spaces to the number's length (such
+/// a number is at least five bytes long, `1e309`), or `None` when there is none.
+fn nulled_out_of_range_numbers(body: &[u8]) -> Option<Vec<u8>> {
+    let mut text: Option<Vec<u8>> = None;
+    let mut at = 0;
+    while let Some(&byte) = body.get(at) {
+        match byte {
+            b'"' => at = after_string(body, at + 1),
+            b'-' | b'0'..=b'9' => {
+                let start = at;
+                while body
+                    .get(at)
+                    .is_some_and(|b| matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+                {
+                    at += 1;
+                }
+                let number = &body[start..at];
+                if number.len() > 4
+                    && is_json_number(number)
+                    && serde_json::from_slice::<f64>(number).is_err()
+                {
+                    let text = text.get_or_insert_with(|| body.to_vec());
+                    text[start..at].fill(b' ');
+                    text[start..start + 4].copy_from_slice(b"null");
+                }
+            }
+            _ => at += 1,
+        }
+    }
+    text
+}
+
+/// The index just past the string literal whose contents start at `at` (the end of `body` if
+/// the literal is not closed).
+fn after_string(body: &[u8], mut at: usize) -> usize {
+    while let Some(&byte) = body.get(at) {
+        match byte {
+            b'\\' => at += 2,
+            b'"' => return at + 1,
+            _ => at += 1,
+        }
+    }
+    body.len()
+}
+
+/// Whether `text` is exactly one number in JSON's grammar:
+/// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`.
+fn is_json_number(text: &[u8]) -> bool {
+    fn digits(text: &[u8]) -> (usize, &[u8]) {
+        let count = text.iter().take_while(|b| b.is_ascii_digit()).count();
+        (count, &text[count..])
+    }
+    let rest = text.strip_prefix(b"-").unwrap_or(text);
+    let rest = match rest.strip_prefix(b"0") {
+        Some(rest) => rest,
+        None => match digits(rest) {
+            (0, _) => return false,
+            (_, rest) => rest,
+        },
+    };
+    let rest = match rest.strip_prefix(b".") {
+        Some(fraction) => match digits(fraction) {
+            (0, _) => return false,
+            (_, rest) => rest,
+        },
+        None => rest,
+    };
+    let rest = match rest.strip_prefix(b"e").or_else(|| rest.strip_prefix(b"E")) {
+        Some(exponent) => {
+            let exponent = exponent
+                .strip_prefix(b"+")
+                .or_else(|| exponent.strip_prefix(b"-"))
+                .unwrap_or(exponent);
+            match digits(exponent) {
+                (0, _) => return false,
+                (_, rest) => rest,
+            }
+        }
+        None => rest,
+    };
+    rest.is_empty()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -305,6 +403,86 @@ mod tests {
             Some(vec![Inner { x: Num(Some(1.0)) }, Inner { x: Num(None) }])
         );
         assert_eq!(s.e.0, vec![("a".to_owned(), Inner { x: Num(Some(3.0)) })]);
+    }
+
+    #[test]
+    fn numbers_too_large_for_f64_read_as_absent_wherever_they_are() {
+        let huge_integer = format!("-{}", "9".repeat(400));
+        let text = format!(
+            r#"{{"n": 1e400, "t": -1E+400, "o": {{"x": {huge_integer}}}, "l": [{{"x": 2e999999999999}}, {{"x": 4}}],
+            "e": {{"a": {{"x": 1.5e308}}}}, "at": "1970-01-02T00:00:00Z", "skipped": [1e400, {{"y": 1e400}}]}}"#
+        );
+        let s: Sample = read_document(text.as_bytes()).expect("out-of-range numbers are absent");
+        assert_eq!((s.n, s.t.0.as_str()), (Num(None), ""));
+        assert_eq!(s.o.0, Some(Inner { x: Num(None) }));
+        assert_eq!(
+            s.l.0,
+            Some(vec![Inner { x: Num(None) }, Inner { x: Num(Some(4.0)) }])
+        );
+        assert_eq!(
+            s.e.0,
+            vec![(
+                "a".to_owned(),
+                Inner {
+                    x: Num(Some(1.5e308))
+                }
+            )]
+        );
+        assert_eq!(s.at, Time(Some(86_400.0)));
+    }
+
+    #[test]
+    fn only_out_of_range_numbers_outside_strings_are_replaced() {
+        let cases: [(&str, Option<&str>); 9] = [
+            (r#"[1e400]"#, Some("[null ]")),
+            (
+                r#"{"a":-1e400,"b":1e308}"#,
+                Some(r#"{"a":null  ,"b":1e308}"#),
+            ),
+            (r#"["1e400", "\"1e400"]"#, None),
+            (r#"["\\", 1e400]"#, Some(r#"["\\", null ]"#)),
+            ("[1e-400, 0e999999, 1.7976931348623157e308]", None),
+            // Not JSON numbers: left for the parser to reject.
+            ("[01e400]", None),
+            ("[1.e400]", None),
+            ("[1e400.5]", None),
+            ("[--1e400]", None),
+        ];
+        for (text, expected) in cases {
+            let replaced = nulled_out_of_range_numbers(text.as_bytes());
+            assert_eq!(
+                replaced
+                    .as_deref()
+                    .map(|t| std::str::from_utf8(t).expect("ASCII")),
+                expected,
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn text_that_is_not_json_stays_an_error_at_the_same_place() {
+        for (text, nulled) in [
+            ("[1e400, oops]", "[null , oops]"),
+            ("{\"n\": 1e400", "{\"n\": null "),
+            ("[01e400]", "[01e400]"),
+        ] {
+            let error = read_document::<Sample>(text.as_bytes()).expect_err("still not JSON");
+            let expected = serde_json::from_str::<Sample>(nulled).expect_err("not JSON");
+            assert_eq!(error.to_string(), expected.to_string(), "{text}");
+        }
+    }
+
+    #[test]
+    fn recognises_json_numbers() {
+        for good in ["0", "-0", "12", "1.5", "-0.25e-3", "1E+9", "9e400"] {
+            assert!(is_json_number(good.as_bytes()), "{good}");
+        }
+        for bad in [
+            "", "-", "01", "1.", ".5", "1e", "1e+", "+1", "1.5.5", "1e5e5", "--1",
+        ] {
+            assert!(!is_json_number(bad.as_bytes()), "{bad}");
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! figures derived from it.
 
 use crate::DocumentError;
-use crate::lenient::{Entries, List, Num, Obj, OneOrMany, Time, absent_otherwise};
+use crate::lenient::{Entries, List, Num, Obj, OneOrMany, Time, absent_otherwise, read_document};
 use serde::Deserialize;
 use serde::de::{self, Visitor};
 use std::collections::HashMap;
@@ -363,7 +363,7 @@ fn block_io(
 /// [`DocumentError`].
 pub fn parse_stats(body: &[u8]) -> Result<HashMap<String, ContainerStats>, DocumentError> {
     let maps: OneOrMany<Entries<RawStats>> =
-        serde_json::from_slice(body).map_err(|source| DocumentError {
+        read_document(body).map_err(|source| DocumentError {
             what: "container stats",
             source,
         })?;

@@ -1,7 +1,7 @@
 //! The task document (`/task`, and each element of `/tasks`) and its containers.
 
 use crate::DocumentError;
-use crate::lenient::{List, Num, Obj, OneOrMany, Text, Time};
+use crate::lenient::{List, Num, Obj, OneOrMany, Text, Time, read_document};
 use serde::Deserialize;
 
 /// One ECS task as the metadata endpoint describes it.
@@ -284,11 +284,10 @@ impl From<RawContainer> for Container {
 /// fields of the wrong type are left empty. Text that is not JSON, or JSON that is neither an
 /// object nor an array, is a [`DocumentError`].
 pub fn parse_tasks(body: &[u8]) -> Result<Vec<Task>, DocumentError> {
-    let tasks: OneOrMany<RawTask> =
-        serde_json::from_slice(body).map_err(|source| DocumentError {
-            what: "task metadata",
-            source,
-        })?;
+    let tasks: OneOrMany<RawTask> = read_document(body).map_err(|source| DocumentError {
+        what: "task metadata",
+        source,
+    })?;
     Ok(tasks.0.into_iter().map(Task::from).collect())
 }
 
