@@ -2,8 +2,9 @@
 //! each attempt with a deadline, throttles and server errors retried with exponential backoff
 //! and full jitter, a token bucket per service, and every attempt counted by outcome.
 
+use crate::clock_skew::{self, ClockOffset};
 use crate::config::{AwsConfig, Service};
-use crate::credentials::{CredentialsError, CredentialsProvider, unix_now};
+use crate::credentials::{CredentialsError, CredentialsProvider};
 use crate::sigv4;
 use crate::transport::{Http, Reply, TransportError};
 use bytes::Bytes;
@@ -198,6 +199,8 @@ pub struct AwsClient {
     options: ClientOptions,
     limiters: HashMap<Service, RateLimiter>,
     counts: CallCounts,
+    /// AWS time minus local time, learnt from the first answer that said the clock was off.
+    clock_offset: ClockOffset,
 }
 
 impl AwsClient {
@@ -218,6 +221,7 @@ impl AwsClient {
             options,
             limiters,
             counts: CallCounts::default(),
+            clock_offset: ClockOffset::default(),
         }
     }
 
@@ -229,6 +233,12 @@ impl AwsClient {
     /// Attempts so far by outcome.
     pub fn counts(&self) -> &CallCounts {
         &self.counts
+    }
+
+    /// AWS time minus local time in seconds, as learnt from an answer that rejected a request
+    /// for its time (0 until then). Every request is signed with the local time plus this.
+    pub fn clock_offset_seconds(&self) -> i64 {
+        self.clock_offset.seconds()
     }
 
     /// Calls a JSON 1.1 `operation` of `service` with `input` and decodes the answer.
@@ -305,6 +315,9 @@ impl AwsClient {
             path => path,
         };
         let mut attempt = 0;
+        // One extra attempt per call when AWS says the clock is off: it is the same request
+        // signed with AWS' time, not a retry of a failure that may pass by itself.
+        let mut clock_corrected = false;
         loop {
             attempt += 1;
             if let Some(limiter) = self.limiters.get(&service) {
@@ -315,7 +328,7 @@ impl AwsClient {
                 .get()
                 .await
                 .map_err(|source| AwsError::Credentials { operation, source })?;
-            let amz_date = sigv4::amz_date(unix_now() as u64);
+            let amz_date = sigv4::amz_date(self.clock_offset.aws_now());
             let mut headers: Vec<(&str, &str)> = vec![
                 ("content-type", content_type),
                 ("host", &authority),
@@ -366,6 +379,26 @@ impl AwsClient {
                 }
                 Ok(reply) => {
                     let (code, message) = error_code(&reply);
+                    if !clock_corrected
+                        && clock_skew::is_clock_skew_error(reply.status, &code, &message)
+                    {
+                        let date = reply
+                            .headers
+                            .get(http::header::DATE)
+                            .and_then(|v| v.to_str().ok());
+                        if let Some(offset) = self.clock_offset.correct_from(date) {
+                            self.counts.add(service, operation, Outcome::ClientError);
+                            tracing::warn!(
+                                operation,
+                                code = %code,
+                                offset_seconds = offset,
+                                "AWS rejected the request time; signing with AWS' time from now on"
+                            );
+                            clock_corrected = true;
+                            attempt -= 1;
+                            continue;
+                        }
+                    }
                     let outcome = classify(reply.status, &code);
                     let error = AwsError::Api {
                         operation,

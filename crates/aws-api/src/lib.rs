@@ -6,6 +6,7 @@
 //! (numbers in the README); these few hundred lines build in seconds.
 
 pub mod client;
+pub mod clock_skew;
 pub mod config;
 pub mod credentials;
 pub mod ec2;
