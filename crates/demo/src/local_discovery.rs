@@ -186,7 +186,9 @@ pub fn discovery_config(config: &DiscoveryConfig, file_sd: &Path) -> ::discovery
         namespaces: Namespaces::Fixed(vec![NAMESPACE.to_owned()]),
         clusters: Vec::new(),
         output_file: Some(file_sd.to_owned()),
+        state_file: None,
         refresh_interval: config.refresh_interval,
+        refresh_timeout: config.refresh_interval,
         container_instance_ttl: Duration::from_secs(300),
         prometheus_config: None,
     }

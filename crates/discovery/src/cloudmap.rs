@@ -4,6 +4,7 @@
 //! name one. Every list call is paginated; instances Cloud Map reports unhealthy are left out
 //! where the service has health checking.
 
+use crate::pagination::Pages;
 use crate::target::TargetGroup;
 use aws_api::{AwsClient, AwsError, Service};
 use serde::Deserialize;
@@ -59,11 +60,12 @@ async fn all_pages<P: Page>(
 ) -> Result<Vec<P::Item>, AwsError> {
     input["MaxResults"] = json!(100);
     let mut items = Vec::new();
+    let mut pages = Pages::new(operation);
     loop {
         let page: P = client.json(Service::CloudMap, operation, &input).await?;
         let (page_items, next_token) = page.into_parts();
         items.extend(page_items);
-        match next_token.filter(|t| !t.is_empty()) {
+        match pages.next(next_token)? {
             Some(token) => input["NextToken"] = json!(token),
             None => return Ok(items),
         }

@@ -4,6 +4,7 @@
 //! definitions are cached for good (revisions are immutable) and container-instance addresses
 //! for a while.
 
+use crate::pagination::Pages;
 use crate::target::TargetGroup;
 use aws_api::{AwsClient, AwsError, Service};
 use serde::Deserialize;
@@ -141,6 +142,7 @@ impl ClusterSource {
     async fn list_running_tasks(&self, client: &AwsClient) -> Result<BTreeSet<String>, AwsError> {
         let mut arns = BTreeSet::new();
         let mut next_token: Option<String> = None;
+        let mut pages = Pages::new("ListTasks");
         loop {
             let mut input = json!({
                 "cluster": self.cluster,
@@ -152,7 +154,7 @@ impl ClusterSource {
             }
             let page: ListTasksPage = client.json(Service::Ecs, "ListTasks", &input).await?;
             arns.extend(page.task_arns);
-            next_token = page.next_token.filter(|t| !t.is_empty());
+            next_token = pages.next(page.next_token)?;
             if next_token.is_none() {
                 return Ok(arns);
             }

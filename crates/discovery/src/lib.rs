@@ -1,15 +1,19 @@
 //! `ecs-prom discovery`: finds scrape targets in AWS Cloud Map namespaces and ECS clusters and
 //! hands them to Prometheus as a file_sd file and an http_sd endpoint, refreshing on an
 //! interval. A source that fails keeps its previous targets, so an AWS error or a throttle
-//! never shrinks the list.
+//! never shrinks the list, and a state file carries them across restarts.
 
 pub mod cloudmap;
 pub mod ecs;
 pub mod output;
+pub mod pagination;
 pub mod prometheus_config;
 pub mod refresh;
 pub mod server;
 pub mod snapshot;
+pub mod source;
+pub mod ssm;
+pub mod state;
 pub mod target;
 
 use aws_api::AwsClient;
@@ -17,6 +21,7 @@ use output::FileOutput;
 use prometheus_config::ConfigSync;
 use refresh::{Discovery, Namespaces};
 use snapshot::Snapshot;
+use state::StateFile;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
@@ -32,6 +37,8 @@ pub struct PrometheusConfig {
     pub file: PathBuf,
     /// Prometheus to ask for a reload after each change.
     pub reload_url: Option<String>,
+    /// The file's mode; `None`: 0600 for a SecureString parameter, 0644 otherwise.
+    pub file_mode: Option<u32>,
 }
 
 /// Discovery's finished configuration.
@@ -43,8 +50,12 @@ pub struct Config {
     pub clusters: Vec<String>,
     /// file_sd output.
     pub output_file: Option<PathBuf>,
+    /// Where each source's last good targets are kept across restarts.
+    pub state_file: Option<PathBuf>,
     /// Time between refreshes.
     pub refresh_interval: Duration,
+    /// How long one refresh may take; a source not done by then keeps its targets.
+    pub refresh_timeout: Duration,
     /// How long a container instance's address is cached.
     pub container_instance_ttl: Duration,
     /// The seed's configuration role.
@@ -53,10 +64,14 @@ pub struct Config {
 
 impl Config {
     fn discovery(&self, client: Arc<AwsClient>) -> Discovery {
-        let sync = self
-            .prometheus_config
-            .as_ref()
-            .map(|p| ConfigSync::new(p.parameter.clone(), p.file.clone(), p.reload_url.clone()));
+        let sync = self.prometheus_config.as_ref().map(|p| {
+            ConfigSync::new(
+                p.parameter.clone(),
+                p.file.clone(),
+                p.reload_url.clone(),
+                p.file_mode,
+            )
+        });
         Discovery::new(
             client,
             self.namespaces.clone(),
@@ -68,45 +83,109 @@ impl Config {
 }
 
 /// Discovery with its outputs: each refresh updates the sources, then writes the file_sd
-/// file if the targets changed, then gives the state to publish.
+/// file if the targets changed and the state file, then gives the state to publish.
 pub struct Pipeline {
     /// The sources and their state.
     pub discovery: Discovery,
     output: Option<FileOutput>,
+    state: Option<StateFile>,
+    refresh_timeout: Duration,
 }
 
 impl Pipeline {
-    /// A pipeline for `config`, calling AWS through `client`.
+    /// A pipeline for `config`, calling AWS through `client`, starting from the state file
+    /// when there is one (an unreadable state file is logged and ignored).
     pub fn new(config: &Config, client: Arc<AwsClient>) -> Self {
+        let mut discovery = config.discovery(client);
+        let state = config.state_file.clone().map(|path| {
+            let mut file = StateFile::new(path);
+            match file.load() {
+                Ok(Some(state)) => {
+                    discovery.restore(state);
+                    tracing::info!(
+                        file = %file.path().display(),
+                        sources = discovery.sources.len(),
+                        targets = discovery.targets().len(),
+                        "starting from the targets discovery last published"
+                    );
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::warn!(error = %error, "ignoring the state file: starting with no targets known")
+                }
+            }
+            file
+        });
         Pipeline {
-            discovery: config.discovery(client),
+            discovery,
             output: config.output_file.clone().map(FileOutput::new),
+            state,
+            refresh_timeout: config.refresh_timeout,
+        }
+    }
+
+    /// What to publish before the first refresh: the targets restored from the state file.
+    pub fn snapshot(&self) -> Snapshot {
+        let targets = self.discovery.targets();
+        let json = target::render(&targets);
+        Snapshot::of(&self.discovery, targets, json, self.file_counts())
+    }
+
+    fn file_counts(&self) -> snapshot::FileCounts {
+        snapshot::FileCounts {
+            writes: self.output.as_ref().map_or(0, |o| o.writes),
+            failures: self.output.as_ref().map_or(0, |o| o.failures)
+                + self.state.as_ref().map_or(0, |s| s.failures),
+            error: self
+                .output
+                .as_ref()
+                .and_then(|o| o.last_error.clone())
+                .or_else(|| self.state.as_ref().and_then(|s| s.last_error.clone())),
         }
     }
 
     /// Refreshes every source and writes the outputs. Returns the new state and whether
-    /// everything succeeded. A file write error is logged and tried again next refresh; it
-    /// loses nothing.
+    /// everything succeeded. A file write error is logged, counted and tried again next
+    /// refresh; it loses nothing.
     pub async fn refresh(&mut self) -> (Snapshot, bool) {
-        let report = self.discovery.refresh().await;
+        let report = self.discovery.refresh(self.refresh_timeout).await;
         let targets = self.discovery.targets();
         let json = target::render(&targets);
-        let mut written = true;
         if let Some(output) = &mut self.output {
-            match output.update(&json) {
-                Ok(true) => {
-                    tracing::info!(file = %output.path().display(), "file_sd targets written")
-                }
-                Ok(false) => {}
-                Err(error) => {
-                    written = false;
-                    tracing::error!(file = %output.path().display(), error = %error, "writing the file_sd targets failed");
-                }
+            write_targets(output, &self.discovery, &json, targets.len());
+        }
+        if let Some(state) = &mut self.state {
+            if let Err(error) = state.save(&self.discovery.state()) {
+                tracing::error!(file = %state.path().display(), error = %error, "writing the state file failed");
             }
         }
-        let writes = self.output.as_ref().map_or(0, |o| o.writes);
-        let snapshot = Snapshot::of(&self.discovery, targets, json, writes);
+        let files = self.file_counts();
+        let written = files.error.is_none();
+        let snapshot = Snapshot::of(&self.discovery, targets, json, files);
         (snapshot, report.ok && written)
+    }
+}
+
+/// Writes the file_sd file unless that would lose targets: while nothing is known it keeps
+/// whatever the file holds, and while some source has never answered it does not make the
+/// file smaller (that source's targets may be the difference).
+fn write_targets(output: &mut FileOutput, discovery: &Discovery, json: &str, count: usize) {
+    let path = output.path().display().to_string();
+    if !discovery.knows_targets() {
+        tracing::warn!(file = %path, "no source has answered yet: the file_sd file is left as it is");
+        return;
+    }
+    let on_disk = output.current().and_then(target::count).unwrap_or(0);
+    if discovery.has_unknown_source() && count < on_disk {
+        tracing::warn!(file = %path, targets = count, file_targets = on_disk, "a source has not answered yet: the file_sd file is not made smaller");
+        return;
+    }
+    match output.update(json) {
+        Ok(true) => tracing::info!(file = %path, targets = count, "file_sd targets written"),
+        Ok(false) => {}
+        Err(error) => {
+            tracing::error!(file = %path, error = %error, "writing the file_sd targets failed")
+        }
     }
 }
 
@@ -129,6 +208,9 @@ pub async fn run(
         client: client.clone(),
     };
     let mut pipeline = Pipeline::new(&config, client);
+    if let Ok(mut slot) = shared.snapshot.write() {
+        *slot = pipeline.snapshot();
+    }
     let snapshot = shared.snapshot.clone();
     let refresher = tokio::spawn(async move {
         let mut ticks = tokio::time::interval(config.refresh_interval);

@@ -1,9 +1,11 @@
 //! The seed's configuration role: Prometheus' whole configuration kept in an SSM parameter,
 //! written to a file atomically whenever it changes, followed by a reload request to
-//! Prometheus (`POST /-/reload`, which needs Prometheus' `--web.enable-lifecycle`).
+//! Prometheus (`POST /-/reload`, which needs Prometheus' `--web.enable-lifecycle`). A
+//! configuration kept as a SecureString may hold passwords, so it is written readable by its
+//! owner only unless a mode is given.
 
-use crate::output::write_atomically;
-use crate::refresh::read_parameter;
+use crate::output::{PUBLIC_MODE, SECRET_MODE, write_atomically};
+use crate::ssm::read_parameter;
 use aws_api::AwsClient;
 use aws_api::transport::Http;
 use bytes::Bytes;
@@ -19,6 +21,8 @@ pub struct ConfigSync {
     parameter: String,
     file: PathBuf,
     reload_url: Option<String>,
+    /// The file's mode; `None`: 0600 for a SecureString, 0644 otherwise.
+    mode: Option<u32>,
     http: Http,
     /// A reload that failed is asked for again on the next refresh.
     reload_pending: bool,
@@ -34,11 +38,18 @@ pub struct ConfigSync {
 
 impl ConfigSync {
     /// Keeps `file` equal to the SSM parameter `parameter` and, when `prometheus_url` is
-    /// given, asks that Prometheus to reload after each change.
-    pub fn new(parameter: String, file: PathBuf, prometheus_url: Option<String>) -> Self {
+    /// given, asks that Prometheus to reload after each change. `mode` is the file's mode
+    /// (`None`: 0600 when the parameter is a SecureString, 0644 otherwise).
+    pub fn new(
+        parameter: String,
+        file: PathBuf,
+        prometheus_url: Option<String>,
+        mode: Option<u32>,
+    ) -> Self {
         ConfigSync {
             parameter,
             file,
+            mode,
             reload_url: prometheus_url.map(|u| format!("{}/-/reload", u.trim_end_matches('/'))),
             http: Http::new(RELOAD_TIMEOUT),
             reload_pending: false,
@@ -79,9 +90,15 @@ impl ConfigSync {
         let wanted = read_parameter(client, &self.parameter)
             .await
             .map_err(|e| format!("reading the configuration parameter: {e}"))?;
+        let mode = self.mode.unwrap_or(if wanted.secure {
+            SECRET_MODE
+        } else {
+            PUBLIC_MODE
+        });
         let current = std::fs::read_to_string(&self.file).ok();
-        if current.as_deref() != Some(wanted.as_str()) {
-            write_atomically(&self.file, wanted.as_bytes())
+        // A file with the right content but a looser mode than wanted is rewritten too.
+        if current.as_deref() != Some(wanted.value.as_str()) || !mode_is(&self.file, mode) {
+            write_atomically(&self.file, wanted.value.as_bytes(), mode)
                 .map_err(|e| format!("writing {}: {e}", self.file.display()))?;
             self.writes += 1;
             self.reload_pending = true;
@@ -127,4 +144,10 @@ impl ConfigSync {
             ))
         }
     }
+}
+
+/// Whether `path` exists with permission bits `mode` (as far as the umask allowed them).
+fn mode_is(path: &std::path::Path, mode: u32) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o777 & !mode == 0)
 }

@@ -5,12 +5,13 @@
 use crate::cloudmap;
 use crate::ecs::{CacheStats, ClusterSource};
 use crate::prometheus_config::ConfigSync;
+pub use crate::source::{SourceKey, SourceKind};
+use crate::ssm::read_parameter;
+use crate::state::{SourceState, State};
 use crate::target::TargetGroup;
-use aws_api::{AwsClient, Service};
-use serde::Deserialize;
-use serde_json::json;
+use aws_api::AwsClient;
+use futures_util::future::join_all;
 use std::collections::BTreeMap;
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -26,40 +27,6 @@ pub enum Namespaces {
     Parameter(String),
 }
 
-/// Which kind of source.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum SourceKind {
-    /// A Cloud Map namespace.
-    CloudMap,
-    /// An ECS cluster.
-    Ecs,
-}
-
-impl SourceKind {
-    /// The label value in metrics and the word on the status page.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SourceKind::CloudMap => "cloudmap",
-            SourceKind::Ecs => "ecs",
-        }
-    }
-}
-
-/// A source: a kind and the namespace or cluster name.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct SourceKey {
-    /// Kind.
-    pub kind: SourceKind,
-    /// Namespace or cluster as configured.
-    pub name: String,
-}
-
-impl fmt::Display for SourceKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.kind.as_str(), self.name)
-    }
-}
-
 /// What is known about one source.
 #[derive(Debug, Clone, Default)]
 pub struct SourceStatus {
@@ -71,6 +38,11 @@ pub struct SourceStatus {
     pub last_success: Option<f64>,
     /// Refreshes in which it failed.
     pub failures: u64,
+    /// Whether it has answered, in this process or before a restart (its targets are
+    /// known, even if it fails now).
+    pub answered: bool,
+    /// Whether its targets come from the state file and it has not answered in full since.
+    pub restored: bool,
 }
 
 /// The result of one refresh.
@@ -161,73 +133,91 @@ impl Discovery {
             })
     }
 
-    /// Refreshes every source once.
-    pub async fn refresh(&mut self) -> RefreshReport {
+    /// Refreshes every source once, all of them at the same time (the client's rate limits
+    /// still pace the calls), each within `deadline` of the start: a source that is not done
+    /// by then fails this refresh and keeps its targets, so one stuck source never holds up
+    /// the others.
+    pub async fn refresh(&mut self, deadline: Duration) -> RefreshReport {
         let started = Instant::now();
+        let until = started + deadline;
+        let expired = || format!("not done within the refresh deadline of {deadline:?}");
         let mut ok = true;
         if let Namespaces::Parameter(name) = &self.namespaces {
-            match read_parameter(&self.client, name).await {
-                Ok(value) => {
-                    self.namespace_names = parse_namespace_list(&value);
+            let read =
+                match tokio::time::timeout_at(until, read_parameter(&self.client, name)).await {
+                    Ok(read) => read.map_err(|e| e.to_string()),
+                    Err(_) => Err(expired()),
+                };
+            match read {
+                Ok(parameter) => {
+                    self.namespace_names = parse_namespace_list(&parameter.value);
                     self.namespaces_error = None;
                 }
                 Err(error) => {
-                    // The names last read stay in force.
+                    // The names last read (or restored) stay in force.
                     ok = false;
                     tracing::warn!(parameter = %name, error = %error, "reading the namespaces parameter failed");
-                    self.namespaces_error = Some(error.to_string());
+                    self.namespaces_error = Some(error);
                 }
             }
         }
-        let current: Vec<SourceKey> = self
-            .namespace_names
-            .iter()
-            .map(|name| SourceKey {
-                kind: SourceKind::CloudMap,
-                name: name.clone(),
-            })
-            .chain(self.clusters.iter().map(|c| SourceKey {
-                kind: SourceKind::Ecs,
-                name: c.cluster().to_owned(),
-            }))
-            .collect();
+        let current = self.configured_sources();
         // A namespace taken out of the parameter is no longer a source (not an error).
         self.sources.retain(|key, _| current.contains(key));
 
-        if !self.namespace_names.is_empty() {
-            let ids = cloudmap::namespace_ids(&self.client).await;
-            for name in self.namespace_names.clone() {
-                let result = match &ids {
-                    Ok(ids) => cloudmap::namespace_targets(&self.client, &name, ids)
-                        .await
-                        .map_err(|e| e.to_string()),
-                    Err(error) => Err(error.to_string()),
-                };
-                let key = SourceKey {
-                    kind: SourceKind::CloudMap,
-                    name,
-                };
-                ok &= record(
-                    &mut self.sources,
-                    key,
-                    result.map(|targets| (targets, None)),
-                );
+        let client: &AwsClient = &self.client;
+        let names = &self.namespace_names;
+        let cloudmap_results = async {
+            if names.is_empty() {
+                return Vec::new();
             }
-        }
-        for cluster in &mut self.clusters {
-            let key = SourceKey {
-                kind: SourceKind::Ecs,
-                name: cluster.cluster().to_owned(),
+            let ids = match tokio::time::timeout_at(until, cloudmap::namespace_ids(client)).await {
+                Ok(ids) => ids.map_err(|e| e.to_string()),
+                Err(_) => Err(expired()),
             };
-            let result = cluster
-                .refresh(&self.client)
-                .await
-                .map(|r| (r.targets, r.partial_error))
-                .map_err(|e| e.to_string());
+            let ids = &ids;
+            join_all(names.iter().map(|name| async move {
+                let result = match ids {
+                    Ok(ids) => {
+                        match tokio::time::timeout_at(
+                            until,
+                            cloudmap::namespace_targets(client, name, ids),
+                        )
+                        .await
+                        {
+                            Ok(result) => result.map(|t| (t, None)).map_err(|e| e.to_string()),
+                            Err(_) => Err(expired()),
+                        }
+                    }
+                    Err(error) => Err(error.clone()),
+                };
+                (SourceKey::cloudmap(name), result)
+            }))
+            .await
+        };
+        let ecs_results = join_all(self.clusters.iter_mut().map(|cluster| async move {
+            let key = SourceKey::ecs(cluster.cluster());
+            let result = match tokio::time::timeout_at(until, cluster.refresh(client)).await {
+                Ok(result) => result
+                    .map(|r| (r.targets, r.partial_error))
+                    .map_err(|e| e.to_string()),
+                Err(_) => Err(expired()),
+            };
+            (key, result)
+        }));
+        let (cloudmap_results, ecs_results) = tokio::join!(cloudmap_results, ecs_results);
+        for (key, result) in cloudmap_results.into_iter().chain(ecs_results) {
             ok &= record(&mut self.sources, key, result);
         }
         if let Some(sync) = &mut self.config_sync {
-            ok &= sync.sync(&self.client).await;
+            match tokio::time::timeout_at(until, sync.sync(&self.client)).await {
+                Ok(synced) => ok &= synced,
+                Err(_) => {
+                    ok = false;
+                    tracing::warn!(parameter = %sync.parameter(), "Prometheus configuration sync not done within the refresh deadline");
+                    sync.last_error = Some(expired());
+                }
+            }
         }
         let duration = started.elapsed();
         self.refreshes += 1;
@@ -245,10 +235,85 @@ impl Discovery {
         );
         RefreshReport { ok, duration }
     }
+
+    /// Every source discovery is configured for now.
+    fn configured_sources(&self) -> Vec<SourceKey> {
+        self.namespace_names
+            .iter()
+            .map(|name| SourceKey::cloudmap(name))
+            .chain(self.clusters.iter().map(|c| SourceKey::ecs(c.cluster())))
+            .collect()
+    }
+
+    /// Whether discovery knows any targets to publish: some source has answered (in this
+    /// process or before a restart), or a refresh succeeded (with no sources, or none with
+    /// targets, the empty list is then the truth).
+    pub fn knows_targets(&self) -> bool {
+        self.last_success.is_some() || self.sources.values().any(|s| s.answered)
+    }
+
+    /// Whether a configured source has never answered, in this process or before a restart:
+    /// its targets, if it has any, are in no list discovery knows.
+    pub fn has_unknown_source(&self) -> bool {
+        self.configured_sources()
+            .iter()
+            .any(|key| !self.sources.get(key).is_some_and(|s| s.answered))
+    }
+
+    /// What a restarted discovery needs: the namespace names read last and every answered
+    /// source's targets.
+    pub fn state(&self) -> State {
+        State {
+            version: 0,
+            namespace_names: matches!(self.namespaces, Namespaces::Parameter(_))
+                .then(|| self.namespace_names.clone()),
+            sources: self
+                .sources
+                .iter()
+                .filter(|(_, status)| status.answered)
+                .map(|(key, status)| SourceState {
+                    kind: key.kind,
+                    name: key.name.clone(),
+                    last_success: status.last_success,
+                    targets: status.targets.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Starts from a state saved before a restart: the namespace names read last (when they
+    /// come from a parameter) and the targets of every source still configured, served until
+    /// that source answers again.
+    pub fn restore(&mut self, state: State) {
+        if let (Namespaces::Parameter(_), Some(names)) = (&self.namespaces, state.namespace_names) {
+            self.namespace_names = names;
+        }
+        let configured = self.configured_sources();
+        for source in state.sources {
+            let key = SourceKey {
+                kind: source.kind,
+                name: source.name,
+            };
+            if configured.contains(&key) {
+                self.sources.insert(
+                    key,
+                    SourceStatus {
+                        targets: source.targets,
+                        last_success: source.last_success,
+                        answered: true,
+                        restored: true,
+                        ..SourceStatus::default()
+                    },
+                );
+            }
+        }
+    }
 }
 
-/// Stores a source's result: targets replace the old ones only when the source answered;
-/// an error is kept in words and counted. Returns whether the source refreshed cleanly.
+/// Stores a source's result: targets replace the old ones only when the source answered
+/// (a partial answer of a source restored from the state file adds to the restored targets
+/// instead, until the source answers in full); an error is kept in words and counted.
+/// Returns whether the source refreshed cleanly.
 fn record(
     sources: &mut BTreeMap<SourceKey, SourceStatus>,
     key: SourceKey,
@@ -256,9 +321,20 @@ fn record(
 ) -> bool {
     let status = sources.entry(key.clone()).or_default();
     let error = match result {
-        Ok((targets, partial_error)) => {
+        Ok((targets, None)) => {
             status.targets = targets;
-            partial_error
+            status.answered = true;
+            status.restored = false;
+            None
+        }
+        Ok((targets, Some(partial_error))) => {
+            status.targets = if status.restored {
+                merge(targets, std::mem::take(&mut status.targets))
+            } else {
+                targets
+            };
+            status.answered = true;
+            Some(partial_error)
         }
         Err(error) => Some(error),
     };
@@ -275,6 +351,17 @@ fn record(
             false
         }
     }
+}
+
+/// `new`, plus every group of `old` whose address `new` does not have.
+fn merge(mut new: Vec<TargetGroup>, old: Vec<TargetGroup>) -> Vec<TargetGroup> {
+    let addresses: std::collections::HashSet<String> =
+        new.iter().flat_map(|g| g.targets.clone()).collect();
+    new.extend(
+        old.into_iter()
+            .filter(|g| !g.targets.iter().any(|t| addresses.contains(t))),
+    );
+    new
 }
 
 /// Seconds since the Unix epoch.
@@ -294,31 +381,6 @@ pub fn parse_namespace_list(value: &str) -> Vec<String> {
         }
     }
     names
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct GetParameterAnswer {
-    parameter: Parameter,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Parameter {
-    #[serde(default)]
-    value: String,
-}
-
-/// The value of an SSM parameter (SecureString parameters decrypted).
-pub async fn read_parameter(client: &AwsClient, name: &str) -> Result<String, aws_api::AwsError> {
-    let answer: GetParameterAnswer = client
-        .json(
-            Service::Ssm,
-            "GetParameter",
-            &json!({ "Name": name, "WithDecryption": true }),
-        )
-        .await?;
-    Ok(answer.parameter.value)
 }
 
 #[cfg(test)]

@@ -43,12 +43,12 @@ pub fn router(shared: Shared) -> Router {
 
 async fn targets(State(shared): State<Shared>) -> Response {
     let snapshot = shared.read();
-    if snapshot.refreshes == 0 {
-        // Not `[]`: Prometheus keeps its last good list when http_sd fails, so a restarted
-        // discovery does not empty it before its first refresh.
+    if !snapshot.known {
+        // Not `[]`: Prometheus keeps its last good list when http_sd fails, so a discovery
+        // restarted with no state file does not empty it before a source answers.
         return (
             StatusCode::SERVICE_UNAVAILABLE,
-            "no refresh has completed yet\n",
+            "no source has answered yet\n",
         )
             .into_response();
     }
@@ -73,8 +73,9 @@ async fn ready(State(shared): State<Shared>) -> Response {
     if snapshot.ready {
         (StatusCode::OK, "Ready.\n").into_response()
     } else {
-        let mut body =
-            String::from("Not ready: no refresh has completed with every source good yet.\n");
+        let mut body = String::from(
+            "Not ready: no refresh has completed with every source good and every file written yet.\n",
+        );
         for (place, error) in snapshot.errors() {
             let _ = writeln!(body, "{place}: {error}");
         }
@@ -106,6 +107,7 @@ async fn status_page(State(shared): State<Shared>) -> Html<String> {
     page.push_str("<h2>Sources</h2><table><tr><th>source</th><th>name</th><th>targets</th><th>state</th></tr>");
     for (key, status) in &snapshot.sources {
         let state = match &status.last_error {
+            None if status.restored => "restored from the state file, not refreshed yet".to_owned(),
             None => "ok".to_owned(),
             Some(error) => format!(
                 "<span class=\"error\">failing, keeping its previous targets: {}</span>",
@@ -161,7 +163,7 @@ mod tests {
     use crate::target::{TargetGroup, render};
 
     #[tokio::test]
-    async fn http_sd_answers_503_until_the_first_refresh_then_the_targets() {
+    async fn http_sd_answers_503_until_targets_are_known_then_the_targets() {
         let client = Arc::new(AwsClient::new(
             aws_api::AwsConfig::from_env(|_| None),
             "us-east-1".into(),
@@ -185,6 +187,7 @@ mod tests {
         let targets = vec![TargetGroup::new("10.0.0.1", 9779)];
         if let Ok(mut snapshot) = shared.snapshot.write() {
             snapshot.refreshes = 1;
+            snapshot.known = true;
             snapshot.ready = true;
             snapshot.targets_json = render(&targets);
             snapshot.targets = targets;

@@ -10,6 +10,17 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// How writing discovery's files went.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileCounts {
+    /// file_sd writes.
+    pub writes: u64,
+    /// Failed writes of the file_sd file or the state file.
+    pub failures: u64,
+    /// Why the last write of one of them failed, while it does.
+    pub error: Option<String>,
+}
+
 /// The state after the last completed refresh.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
@@ -17,7 +28,10 @@ pub struct Snapshot {
     pub targets_json: String,
     /// The targets it holds.
     pub targets: Vec<TargetGroup>,
-    /// Whether a refresh has completed with every source good.
+    /// Whether the targets are known (some source answered, now or before a restart, or a
+    /// refresh succeeded); until then http_sd answers 503, not an empty list.
+    pub known: bool,
+    /// Whether a refresh has completed with every source good and the files are written.
     pub ready: bool,
     /// Each source's status.
     pub sources: BTreeMap<SourceKey, SourceStatus>,
@@ -33,8 +47,8 @@ pub struct Snapshot {
     pub last_success: Option<f64>,
     /// Cache statistics.
     pub cache: CacheStats,
-    /// file_sd writes.
-    pub file_writes: u64,
+    /// How writing the files went.
+    pub files: FileCounts,
     /// Prometheus configuration writes, reloads and failed reloads.
     pub config_counts: Option<(u64, u64, u64)>,
 }
@@ -46,12 +60,13 @@ impl Snapshot {
         discovery: &Discovery,
         targets: Vec<TargetGroup>,
         targets_json: String,
-        file_writes: u64,
+        files: FileCounts,
     ) -> Self {
         Snapshot {
             targets_json,
             targets,
-            ready: discovery.last_success.is_some(),
+            known: discovery.knows_targets(),
+            ready: discovery.last_success.is_some() && files.error.is_none(),
             sources: discovery.sources.clone(),
             namespaces_error: discovery.namespaces_error.clone(),
             config_error: discovery
@@ -62,7 +77,7 @@ impl Snapshot {
             last_duration: discovery.last_duration,
             last_success: discovery.last_success,
             cache: discovery.cache_stats(),
-            file_writes,
+            files,
             config_counts: discovery
                 .config_sync
                 .as_ref()
@@ -82,6 +97,9 @@ impl Snapshot {
         }
         if let Some(error) = &self.config_error {
             errors.push(("prometheus configuration".to_owned(), error.clone()));
+        }
+        if let Some(error) = &self.files.error {
+            errors.push(("output".to_owned(), error.clone()));
         }
         errors
     }
@@ -163,6 +181,12 @@ impl Snapshot {
                 count as f64,
             );
         }
+        let mut clock_offset = Family::new(
+            "ecs_prom_discovery_aws_clock_offset_seconds",
+            "AWS time minus local time, learnt when AWS rejected a request for its time; requests are signed with the corrected time (0 until then).",
+            MetricType::Gauge,
+        );
+        clock_offset.push(Vec::new(), client.clock_offset_seconds() as f64);
         let mut hits = Family::new(
             "ecs_prom_discovery_cache_hits_total",
             "Look-ups answered from a cache instead of an AWS call.",
@@ -194,7 +218,13 @@ impl Snapshot {
             "Times the file_sd file was rewritten (only changes are written).",
             MetricType::Counter,
         );
-        file_writes.push(Vec::new(), self.file_writes as f64);
+        file_writes.push(Vec::new(), self.files.writes as f64);
+        let mut file_failures = Family::new(
+            "ecs_prom_discovery_file_write_failures_total",
+            "Failed writes of the file_sd file or the state file (discovery is not ready while the last one failed).",
+            MetricType::Counter,
+        );
+        file_failures.push(Vec::new(), self.files.failures as f64);
         let mut families = vec![
             build,
             refreshes,
@@ -205,9 +235,11 @@ impl Snapshot {
             source_up,
             source_success,
             requests,
+            clock_offset,
             hits,
             misses,
             file_writes,
+            file_failures,
         ];
         if let Some((writes, reloads, reload_failures)) = self.config_counts {
             let mut config_writes = Family::new(

@@ -2,15 +2,16 @@
 //! `{"targets": ["host:port"], "labels": {...}}` groups, here one target per group so every
 //! endpoint carries its own labels.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// One scrape endpoint and its labels.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct TargetGroup {
     /// `host:port`, always exactly one.
     pub targets: Vec<String>,
     /// Target labels, `__meta_*` labels and `__metrics_path__` / `__scheme__`.
+    #[serde(default)]
     pub labels: BTreeMap<String, String>,
 }
 
@@ -60,6 +61,13 @@ pub fn sanitize_label_name(key: &str) -> String {
     key.chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .collect()
+}
+
+/// The number of targets in a file_sd document, if it is one.
+pub fn count(json: &str) -> Option<usize> {
+    serde_json::from_str::<Vec<TargetGroup>>(json)
+        .ok()
+        .map(|groups| groups.iter().map(|g| g.targets.len()).sum())
 }
 
 /// The JSON document Prometheus reads, sorted so equal target lists give equal bytes.

@@ -11,6 +11,7 @@ what the tests need to know to state the exact targets they expect.
     aws_setup.py run-web          one more task of the cluster's web service
     aws_setup.py stop ARN         stops that task
     aws_setup.py put NAME FILE    sets the SSM parameter NAME to the content of FILE
+    aws_setup.py put-secure NAME FILE   the same as a SecureString
 """
 import json
 import os
@@ -182,9 +183,9 @@ def stop(arn):
     print("{}")
 
 
-def put(name, path):
+def put(name, path, kind="String"):
     with open(path) as f:
-        boto3.client("ssm", **ARGS).put_parameter(Name=name, Type="String", Value=f.read(), Overwrite=True)
+        boto3.client("ssm", **ARGS).put_parameter(Name=name, Type=kind, Value=f.read(), Overwrite=True)
     print("{}")
 
 
@@ -204,5 +205,7 @@ if __name__ == "__main__":
         stop(sys.argv[2])
     elif sys.argv[1] == "put":
         put(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "put-secure":
+        put(sys.argv[2], sys.argv[3], kind="SecureString")
     else:
         sys.exit(f"unknown scenario {sys.argv[1]}")

@@ -40,12 +40,15 @@ fn config(dir: &Path) -> Config {
         namespaces: Namespaces::Parameter("ECS-ServiceDiscovery-Namespaces".into()),
         clusters: vec!["prod".into()],
         output_file: Some(dir.join("ecs-services.json")),
+        state_file: None,
         refresh_interval: Duration::from_secs(1),
+        refresh_timeout: Duration::from_secs(60),
         container_instance_ttl: Duration::from_secs(600),
         prometheus_config: Some(PrometheusConfig {
             parameter: "ECS-Prometheus-Configuration".into(),
             file: dir.join("prometheus.yaml"),
             reload_url: None,
+            file_mode: None,
         }),
     }
 }
@@ -278,7 +281,9 @@ async fn cloud_map_lists_are_read_to_their_last_page() {
         namespaces: Namespaces::Fixed(vec!["many".into()]),
         clusters: Vec::new(),
         output_file: None,
+        state_file: None,
         refresh_interval: Duration::from_secs(1),
+        refresh_timeout: Duration::from_secs(60),
         container_instance_ttl: Duration::from_secs(600),
         prometheus_config: None,
     };

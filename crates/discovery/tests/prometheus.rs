@@ -108,12 +108,15 @@ async fn prometheus_scrapes_what_discovery_finds_through_file_sd_and_http_sd() {
         namespaces: Namespaces::Parameter("ECS-ServiceDiscovery-Namespaces".into()),
         clusters: Vec::new(),
         output_file: Some(targets_file.clone()),
+        state_file: None,
         refresh_interval: Duration::from_secs(1),
+        refresh_timeout: Duration::from_secs(60),
         container_instance_ttl: Duration::from_secs(600),
         prometheus_config: Some(PrometheusConfig {
             parameter: "ECS-Prometheus-Configuration".into(),
             file: prometheus_file.clone(),
             reload_url: Some(prometheus_url.clone()),
+            file_mode: None,
         }),
     };
     tokio::spawn(discovery::run(

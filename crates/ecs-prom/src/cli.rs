@@ -79,15 +79,24 @@ pub struct DiscoveryFlags {
     /// file_sd file to write (atomically, only on change) [seed: $CONFIG_FILE_DIR/ecs-services.json when SERVICE_DISCOVERY_MODE=FILE_BASED].
     #[arg(long = "output.file", env = env_vars::DISCOVERY_OUTPUT_FILE)]
     pub output_file: Option<std::path::PathBuf>,
+    /// Where each source's last good targets are kept, so a restart while AWS fails serves them instead of nothing; "" disables [default: --output.file with ".state" appended; seed: $CONFIG_FILE_DIR/ecs-services.json.state].
+    #[arg(long = "state.file", env = env_vars::DISCOVERY_STATE_FILE)]
+    pub state_file: Option<std::path::PathBuf>,
     /// Time between refreshes [default: 30s; seed: $CONFIG_RELOAD_FREQUENCY seconds].
     #[arg(long = "refresh.interval", env = env_vars::DISCOVERY_REFRESH_INTERVAL, value_parser = parse_duration)]
     pub refresh_interval: Option<Duration>,
+    /// How long one refresh may take: a source not done by then fails and keeps its targets [default: the refresh interval].
+    #[arg(long = "refresh.timeout", env = env_vars::DISCOVERY_REFRESH_TIMEOUT, value_parser = parse_duration)]
+    pub refresh_timeout: Option<Duration>,
     /// SSM parameter holding Prometheus' whole configuration, written to --prometheus.config-file when it changes [seed: $PROMETHEUS_CONFIG_PARAMETER_NAME, default ECS-Prometheus-Configuration in seed mode].
     #[arg(long = "prometheus.config-parameter", env = env_vars::DISCOVERY_CONFIG_PARAMETER)]
     pub config_parameter: Option<String>,
     /// Where the Prometheus configuration is written [default: $CONFIG_FILE_DIR/prometheus.yaml, else /etc/config/prometheus.yaml].
     #[arg(long = "prometheus.config-file", env = env_vars::DISCOVERY_CONFIG_FILE)]
     pub config_file: Option<std::path::PathBuf>,
+    /// Octal mode of that file, e.g. 0640 when Prometheus runs as another user of the same group [default: 0600 for a SecureString parameter, 0644 otherwise].
+    #[arg(long = "prometheus.config-file-mode", env = env_vars::DISCOVERY_CONFIG_FILE_MODE, value_parser = parse_file_mode)]
+    pub config_file_mode: Option<u32>,
     /// Prometheus to send POST /-/reload to after the configuration changes (Prometheus needs its lifecycle API, web.enable-lifecycle); "" disables.
     #[arg(long = "prometheus.url", env = env_vars::DISCOVERY_PROMETHEUS_URL, default_value = "http://localhost:9090")]
     pub prometheus_url: String,
@@ -172,9 +181,26 @@ impl DiscoveryFlags {
         if refresh_interval < Duration::from_secs(1) {
             bail!("the refresh interval must be at least 1s");
         }
+        let refresh_timeout = self.refresh_timeout.unwrap_or(refresh_interval);
+        if refresh_timeout.is_zero() {
+            bail!("--refresh.timeout must be longer than zero");
+        }
         let output_file = self
             .output_file
             .or_else(|| (seed_mode == Some(true)).then(|| config_dir.join("ecs-services.json")));
+        let state_file = match self.state_file {
+            Some(path) if path.as_os_str().is_empty() => None,
+            Some(path) => Some(path),
+            None => match (&output_file, seed_mode) {
+                (Some(output), _) => {
+                    let mut path = output.clone().into_os_string();
+                    path.push(".state");
+                    Some(path.into())
+                }
+                (None, Some(_)) => Some(config_dir.join("ecs-services.json.state")),
+                (None, None) => None,
+            },
+        };
         let config_parameter = self
             .config_parameter
             .or_else(|| get(seed::PROMETHEUS_CONFIG_PARAMETER_NAME))
@@ -185,6 +211,7 @@ impl DiscoveryFlags {
                 .config_file
                 .unwrap_or_else(|| config_dir.join("prometheus.yaml")),
             reload_url: Some(self.prometheus_url.trim().to_owned()).filter(|u| !u.is_empty()),
+            file_mode: self.config_file_mode,
         });
         if self.aws_timeout.is_zero() {
             bail!("--aws.timeout must be longer than zero");
@@ -193,10 +220,24 @@ impl DiscoveryFlags {
             namespaces,
             clusters,
             output_file,
+            state_file,
             refresh_interval,
+            refresh_timeout,
             container_instance_ttl: self.container_instance_ttl,
             prometheus_config,
         })
+    }
+}
+
+/// Parses an octal file mode such as `0640` (permission bits only).
+fn parse_file_mode(text: &str) -> Result<u32, String> {
+    let digits = text.trim();
+    let digits = digits.strip_prefix("0o").unwrap_or(digits);
+    match u32::from_str_radix(digits, 8) {
+        Ok(mode) if mode <= 0o777 && !digits.is_empty() => Ok(mode),
+        _ => Err(format!(
+            "{text:?} is not an octal file mode such as 0600 or 0640"
+        )),
     }
 }
 

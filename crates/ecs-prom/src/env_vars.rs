@@ -92,6 +92,12 @@ pub const DISCOVERY_ECS_RATE: &str = "ECS_PROM_DISCOVERY_ECS_REQUESTS_PER_SECOND
 pub const DISCOVERY_OUTPUT_FILE: &str = "ECS_PROM_DISCOVERY_OUTPUT_FILE";
 /// `discovery --refresh.interval`.
 pub const DISCOVERY_REFRESH_INTERVAL: &str = "ECS_PROM_DISCOVERY_REFRESH_INTERVAL";
+/// `ecs-prom discovery --refresh.timeout`.
+pub const DISCOVERY_REFRESH_TIMEOUT: &str = "ECS_PROM_DISCOVERY_REFRESH_TIMEOUT";
+/// `ecs-prom discovery --state.file`.
+pub const DISCOVERY_STATE_FILE: &str = "ECS_PROM_DISCOVERY_STATE_FILE";
+/// `ecs-prom discovery --prometheus.config-file-mode`.
+pub const DISCOVERY_CONFIG_FILE_MODE: &str = "ECS_PROM_DISCOVERY_PROMETHEUS_CONFIG_FILE_MODE";
 /// `discovery --prometheus.config-parameter`.
 pub const DISCOVERY_CONFIG_PARAMETER: &str = "ECS_PROM_DISCOVERY_PROMETHEUS_CONFIG_PARAMETER";
 /// `discovery --prometheus.config-file`.

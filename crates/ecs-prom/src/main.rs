@@ -256,7 +256,10 @@ fn print_summary(
         }
     }
     if let Some(file) = &config.output_file {
-        println!("  file_sd: {}", file.display());
+        match &snapshot.files.error {
+            None => println!("  file_sd: {}", file.display()),
+            Some(error) => println!("  file_sd: FAILED: {error}"),
+        }
     }
 }
 
