@@ -6,7 +6,7 @@
 use std::fs::OpenOptions;
 use std::hash::{BuildHasher, RandomState};
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// Mode of files anyone on the host may read (the targets, the state).
@@ -14,7 +14,8 @@ pub const PUBLIC_MODE: u32 = 0o644;
 /// Mode of files that may hold secrets (a decrypted SecureString configuration).
 pub const SECRET_MODE: u32 = 0o600;
 
-/// Replaces `path` with `content` atomically; the new file gets `mode` (less the umask).
+/// Replaces `path` with `content` atomically; the new file gets exactly `mode`, whatever the
+/// umask.
 ///
 /// The temporary file is created with `O_CREAT | O_EXCL` under a random name, so a symlink or
 /// file planted in the directory is never followed or overwritten; the directory is flushed
@@ -29,6 +30,7 @@ pub fn write_atomically(path: &Path, content: &[u8], mode: u32) -> std::io::Resu
         .ok_or_else(|| std::io::Error::other("the path names no file"))?;
     let (temporary, mut file) = create_temporary(&directory, name, mode)?;
     let result = (|| {
+        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
         file.write_all(content)?;
         file.sync_all()?;
         drop(file);
@@ -128,7 +130,6 @@ impl FileOutput {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
 
     fn scratch(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("discovery-{name}-{}", std::process::id()));

@@ -146,8 +146,8 @@ impl ConfigSync {
     }
 }
 
-/// Whether `path` exists with permission bits `mode` (as far as the umask allowed them).
+/// Whether `path` exists with exactly the permission bits `mode`.
 fn mode_is(path: &std::path::Path, mode: u32) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o777 & !mode == 0)
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o777 == mode)
 }

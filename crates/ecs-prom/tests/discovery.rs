@@ -184,10 +184,9 @@ fn a_restart_during_an_aws_outage_keeps_every_target() {
     assert!(output.status.success(), "{}", text(&output.stdout));
     let published = std::fs::read_to_string(&file).expect("file_sd written");
     let count = target_count(&published);
-    assert_eq!(
-        count, 11,
-        "aws_setup.py's cluster has 11 targets:\n{published}"
-    );
+    // aws_setup.py's cluster: Cloud Map web-task-0 and -1 (application and exporter), api-task-0
+    // (web-task-2 is unhealthy), the two labelled web tasks and the host-mode node task.
+    assert_eq!(count, 8, "{published}");
     assert!(dir.join("ecs-services.json.state").exists());
 
     // AWS down: --once fails, says so, and leaves the file as it was.
