@@ -4,16 +4,18 @@
 # (Prometheus with the discovery sidecar, or the ADOT collector). Re-running updates them.
 #
 #   deploy/deploy.sh --prefix ecsprom --region <region> --image <registry>/ecs-prom:<tag> \
-#     [--collector prometheus|adot] [--ec2-instances N] [--grafana]
+#     [--collector prometheus|adot] [--ec2-instances N] [--grafana] [--alert-email ADDRESS]
 #
+# AMP sends the alerts to an SNS topic; --alert-email subscribes an address to it (AWS mails
+# a confirmation link first). Left out on a re-run, the address given before stays.
 # Needs the AWS CLI v2 with credentials allowed to create these resources. Nothing about the
 # account or region is written into any file: both come from the CLI's credentials and --region.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here"
 
-prefix="" region="" image="" collector=prometheus ec2_instances=0 grafana=false
-usage() { sed -n '2,10p' "$here/deploy.sh" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+prefix="" region="" image="" collector=prometheus ec2_instances=0 grafana=false alert_email=""
+usage() { sed -n '2,12p' "$here/deploy.sh" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while (($#)); do
   case "$1" in
     --prefix) prefix="${2:?}"; shift 2 ;;
@@ -22,6 +24,7 @@ while (($#)); do
     --collector) collector="${2:?}"; shift 2 ;;
     --ec2-instances) ec2_instances="${2:?}"; shift 2 ;;
     --grafana) grafana=true; shift ;;
+    --alert-email) alert_email="${2:?}"; shift 2 ;;
     -h|--help) usage ;;
     *) echo "unknown argument: $1" >&2; usage ;;
   esac
@@ -48,7 +51,9 @@ output() {
 }
 
 deploy network 1-network-cluster.yml "Ec2Instances=$ec2_instances"
-deploy monitoring 2-monitoring.yml "CreateGrafana=$grafana"
+monitoring=("CreateGrafana=$grafana")
+[[ -n "$alert_email" ]] && monitoring+=("AlertEmail=$alert_email")
+deploy monitoring 2-monitoring.yml "${monitoring[@]}"
 cluster=$(output network ClusterName)
 subnets=$(output network PrivateSubnets)
 security_group=$(output network TaskSecurityGroup)
@@ -82,5 +87,7 @@ fi
 
 echo
 echo "AMP query endpoint: $(output monitoring QueryUrl)"
+echo "Alerts go to the SNS topic $(output monitoring AlertTopicArn)"
+[[ -n "$alert_email" ]] && echo "  and to $alert_email once the link in AWS's confirmation e-mail is followed"
 [[ "$grafana" == true ]] && echo "Grafana: $(output monitoring GrafanaUrl) (import deploy/grafana/dashboards/*.json)"
 echo "Tear down with: deploy/destroy.sh --prefix $prefix --region $region"

@@ -10,10 +10,15 @@
 - the dashboards are what deploy/grafana/generate.py writes;
 - cfn-lint passes every CloudFormation template with no errors and no warnings, and every
   container running the ecs-prom image uses only flags, values and variables the binary's own
-  parser accepts.
+  parser accepts and does not run as root; a volume prepared by an init container is mounted
+  only after it succeeded, and (as root only) the preparation lets discovery write and
+  Prometheus read;
+- the AMP alert manager definition passes `amtool check-config`, routes every alert to the
+  stack's SNS topic, and its templates render with `amtool template render`.
 
-Needs prometheus and promtool (Debian's prometheus package), moto_server, cfn-lint and PyYAML
-(the virtualenv ./scripts/test makes) and the ecs-prom binary.
+Needs prometheus and promtool (Debian's prometheus package), amtool (Debian's
+prometheus-alertmanager package), moto_server, cfn-lint and PyYAML (the virtualenv
+./scripts/test makes) and the ecs-prom binary.
 """
 
 import json
@@ -23,6 +28,7 @@ import re
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 import urllib.error
@@ -159,40 +165,62 @@ class CloudFormationTest(unittest.TestCase):
         self.assertIn(linted.returncode, (0, 8), linted.stdout + linted.stderr)
 
 
+def cloudformation_templates():
+    """(path, template) for every CloudFormation template, as cfn-lint reads it."""
+    from cfnlint.decode import decode
+
+    for path in sorted((ROOT / "deploy" / "cloudformation").glob("*.yml")):
+        template, problems = decode(str(path))
+        assert not problems, problems
+        yield path, template
+
+
+def task_containers(template):
+    """Every container definition of every task definition of `template`."""
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::ECS::TaskDefinition":
+            yield from resource["Properties"]["ContainerDefinitions"]
+
+
+def resolve(value, parameters):
+    """A template value as a string: a parameter's default for a `!Ref`, a `!Sub` with each
+    variable replaced by `x`, `x` for anything else."""
+    if isinstance(value, str):
+        return value
+    if "Ref" in value:
+        return str(parameters.get(value["Ref"], {}).get("Default", "x"))
+    if "Fn::Sub" in value and isinstance(value["Fn::Sub"], str):
+        return re.sub(r"\$\{[^}]*\}", "x", value["Fn::Sub"])
+    return "x"
+
+
+def runs_as_root(container, parameters):
+    """Whether a container definition runs as root; without `User` the image's own user runs,
+    which for the ecs-prom image is non-root (the Dockerfile test checks that)."""
+    if "User" not in container:
+        return False
+    user = resolve(container["User"], parameters).split(":")[0]
+    return user in ("0", "root")
+
+
 def ecs_prom_containers():
     """(template, container name, argument lists) for every container of the templates that
     runs the ecs-prom image: its command, and its health check's command after the binary.
     Template values are resolved to something the parser can judge: a parameter's default, a
     `!Sub` with each variable replaced by `x`, any other reference by `x`."""
-    from cfnlint.decode import decode
-
-    def resolve(value, parameters):
-        if isinstance(value, str):
-            return value
-        if "Ref" in value:
-            return str(parameters.get(value["Ref"], {}).get("Default", "x"))
-        if "Fn::Sub" in value and isinstance(value["Fn::Sub"], str):
-            return re.sub(r"\$\{[^}]*\}", "x", value["Fn::Sub"])
-        return "x"
-
     found = []
-    for path in sorted((ROOT / "deploy" / "cloudformation").glob("*.yml")):
-        template, problems = decode(str(path))
-        assert not problems, problems
+    for path, template in cloudformation_templates():
         parameters = template.get("Parameters", {})
-        for resource in template["Resources"].values():
-            if resource["Type"] != "AWS::ECS::TaskDefinition":
+        for container in task_containers(template):
+            if container["Image"] != {"Ref": "Image"}:
                 continue
-            for container in resource["Properties"]["ContainerDefinitions"]:
-                if container["Image"] != {"Ref": "Image"}:
-                    continue
-                commands = [[resolve(v, parameters) for v in container["Command"]]]
-                health = container.get("HealthCheck", {}).get("Command", [])
-                if health:
-                    assert health[:2] == ["CMD", "/usr/local/bin/ecs-prom"], health
-                    commands.append(health[2:])
-                environment = [e["Name"] for e in container.get("Environment", [])]
-                found.append((path.name, container["Name"], commands, environment))
+            commands = [[resolve(v, parameters) for v in container["Command"]]]
+            health = container.get("HealthCheck", {}).get("Command", [])
+            if health:
+                assert health[:2] == ["CMD", "/usr/local/bin/ecs-prom"], health
+                commands.append(health[2:])
+            environment = [e["Name"] for e in container.get("Environment", [])]
+            found.append((path.name, container["Name"], commands, environment))
     return found
 
 
@@ -219,6 +247,229 @@ class TaskDefinitionsTest(unittest.TestCase):
         parsed = subprocess.run([BINARY, "discovery", "--cloudmap.namespaces", "x", "--help"],
                                 capture_output=True, text=True, check=False, env={})
         self.assertNotEqual(parsed.returncode, 0)
+
+
+class ContainerUsersTest(unittest.TestCase):
+    def test_no_ecs_prom_container_runs_as_root(self):
+        """Every container of the ecs-prom image runs as long as its task (essential or, like
+        the exporter sidecar, not), so none may run as root."""
+        checked = 0
+        for path, template in cloudformation_templates():
+            parameters = template.get("Parameters", {})
+            for container in task_containers(template):
+                if container["Image"] != {"Ref": "Image"}:
+                    continue
+                checked += 1
+                with self.subTest(template=path.name, container=container["Name"]):
+                    self.assertFalse(runs_as_root(container, parameters), container.get("User"))
+        self.assertGreaterEqual(checked, 4)
+
+    def test_the_root_check_knows_root_when_it_sees_it(self):
+        for user in ("0", "root", "0:0", "root:root", "0:65532"):
+            self.assertTrue(runs_as_root({"User": user}, {}), user)
+        self.assertTrue(runs_as_root({"User": {"Ref": "U"}}, {"U": {"Default": "0"}}))
+        for container in ({}, {"User": "65532:65532"}, {"User": "65534"}, {"User": "10:0"}):
+            self.assertFalse(runs_as_root(container, {}), container)
+
+    def test_the_image_runs_as_a_non_root_user(self):
+        users = re.findall(r"^USER\s+(\S+)", (ROOT / "Dockerfile").read_text(), re.MULTILINE)
+        self.assertTrue(users, "the Dockerfile sets no USER")
+        self.assertNotIn(users[-1].split(":")[0], ("0", "root"))
+
+    def test_containers_sharing_a_prepared_volume_wait_for_its_preparation(self):
+        """A volume a short-lived container prepares (as root, the only container that may) is
+        mounted by the others only once that container has exited successfully."""
+        prepared = 0
+        for path, template in cloudformation_templates():
+            parameters = template.get("Parameters", {})
+            containers = list(task_containers(template))
+            for init in containers:
+                if init.get("Essential", True):
+                    continue
+                volumes = {m["SourceVolume"] for m in init.get("MountPoints", [])}
+                if not volumes or not runs_as_root(init, parameters):
+                    continue
+                prepared += 1
+                for other in containers:
+                    if other is init or not volumes & {m["SourceVolume"] for m in other.get("MountPoints", [])}:
+                        continue
+                    with self.subTest(template=path.name, container=other["Name"]):
+                        self.assertIn({"ContainerName": init["Name"], "Condition": "SUCCESS"},
+                                      other.get("DependsOn", []))
+        self.assertGreaterEqual(prepared, 1)
+
+    @unittest.skipUnless(hasattr(os, "geteuid") and os.geteuid() == 0,
+                         "changing owners and switching users needs root, as on Fargate")
+    def test_the_prepared_volume_lets_discovery_write_and_prometheus_read(self):
+        """The init container's own command run on a directory made as Fargate makes the volume
+        (root, 0755); then files written as discovery's user, read as Prometheus' user."""
+        _, template = next((p, t) for p, t in cloudformation_templates() if p.name == "6-prometheus.yml")
+        containers = {c["Name"]: c for c in task_containers(template)}
+        init = containers["config-volume-init"]
+        self.assertEqual(init["EntryPoint"], ["/bin/sh", "-c"])
+        mount = init["MountPoints"][0]["ContainerPath"]
+
+        def ids(container):
+            uid, gid = container["User"].split(":")
+            return int(uid), int(gid)
+
+        def run_as(container, script):
+            uid, gid = ids(containers[container])
+            ran = subprocess.run(["/bin/sh", "-c", script], user=uid, group=gid, extra_groups=[],
+                                 capture_output=True, text=True, check=False)
+            self.assertEqual(ran.returncode, 0, ran.stderr)
+            return ran.stdout.split()
+
+        with tempfile.TemporaryDirectory() as scratch:
+            os.chmod(scratch, 0o755)
+            volume = os.path.join(scratch, "config")
+            os.mkdir(volume, 0o755)
+            prepared = subprocess.run(["/bin/sh", "-c", init["Command"][0].replace(mount, volume)],
+                                      capture_output=True, text=True, check=False)
+            self.assertEqual(prepared.returncode, 0, prepared.stderr)
+            # What discovery does: a temporary file in the directory with the file's mode (here
+            # through the umask), renamed over the target.
+            written = run_as("ecs-prom-discovery", f"""set -e
+cd '{volume}'
+for file in targets-0644:0133 config-0640:0137 config-0600:0177; do
+  (umask "${{file#*:}}" && echo x > ".${{file%:*}}.tmp")
+  mv ".${{file%:*}}.tmp" "${{file%:*}}"
+  stat -c %g "${{file%:*}}"
+done
+""")
+            prometheus_gid = ids(containers["prometheus"])[1]
+            self.assertEqual(written, [str(prometheus_gid)] * 3, "files take the volume's group")
+            readable = run_as("prometheus", f"""cd '{volume}'
+for file in *; do
+  if cat "$file" >/dev/null 2>&1; then echo "$file=read"; else echo "$file=denied"; fi
+done
+""")
+            self.assertEqual(readable, ["config-0600=denied", "config-0640=read", "targets-0644=read"])
+
+
+def alertmanager_definition():
+    """The AMP workspace's alert manager definition from 2-monitoring.yml, as the template
+    writes it (a `!Sub` text), with a topic ARN and a region in place of its variables."""
+    _, template = next((p, t) for p, t in cloudformation_templates() if p.name == "2-monitoring.yml")
+    text = template["Resources"]["Workspace"]["Properties"]["AlertManagerDefinition"]["Fn::Sub"]
+    variables = set(re.findall(r"\$\{([^}]*)\}", text))
+    assert variables == {"AlertTopic", "AWS::Region"}, variables
+    return (text.replace("${AlertTopic}", TOPIC_ARN).replace("${AWS::Region}", "us-east-1"), template)
+
+
+TOPIC_ARN = "arn:aws:sns:us-east-1:000000000000:ecsprom-monitoring-AlertTopic-0"
+
+
+def amtool(*args):
+    try:
+        return subprocess.run(["amtool", *args], capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        raise AssertionError("amtool is missing: install Debian's prometheus-alertmanager package") from None
+
+
+class AlertManagerTest(unittest.TestCase):
+    def setUp(self):
+        text, self.template = alertmanager_definition()
+        definition = yaml.safe_load(text)
+        # AMP's format: the Alertmanager configuration as text under one key.
+        self.assertEqual(set(definition), {"alertmanager_config"})
+        self.config_text = definition["alertmanager_config"]
+        self.config = yaml.safe_load(self.config_text)
+        scratch = tempfile.TemporaryDirectory()
+        self.addCleanup(scratch.cleanup)
+        self.scratch = pathlib.Path(scratch.name)
+        self.config_file = self.scratch / "alertmanager.yml"
+        self.config_file.write_text(self.config_text)
+
+    def test_the_configuration_passes_amtool_check_config(self):
+        checked = amtool("check-config", str(self.config_file))
+        self.assertEqual(checked.returncode, 0, checked.stdout + checked.stderr)
+
+    def test_every_alert_goes_to_the_stacks_topic_with_sigv4_in_the_stacks_region(self):
+        receivers = {r["name"]: r for r in self.config["receivers"]}
+        alerts = [rule for rule in rules() if "alert" in rule]
+        self.assertGreaterEqual(len(alerts), 10)
+        for rule in alerts:
+            labels = [f"alertname={rule['alert']}", *(f"{k}={v}" for k, v in rule.get("labels", {}).items())]
+            routed = amtool("config", "routes", "test", "--config.file", str(self.config_file), *labels)
+            self.assertEqual(routed.returncode, 0, routed.stdout + routed.stderr)
+            names = routed.stdout.split()
+            with self.subTest(alert=rule["alert"]):
+                self.assertTrue(names)
+                for name in names:
+                    sns = receivers[name].get("sns_configs", [])
+                    self.assertTrue(sns, f"{name} sends nothing to SNS")
+                    for config in sns:
+                        self.assertEqual(config["topic_arn"], TOPIC_ARN)
+                        self.assertEqual(config["sigv4"], {"region": "us-east-1"})
+                        self.assertTrue(config.get("send_resolved"))
+
+    def render(self, text, data):
+        (self.scratch / "none.tmpl").write_text("")
+        (self.scratch / "data.json").write_text(json.dumps(data))
+        rendered = amtool("template", "render", "--template.glob", str(self.scratch / "none.tmpl"),
+                          "--template.data", str(self.scratch / "data.json"), "--template.text", text)
+        self.assertEqual(rendered.returncode, 0, rendered.stderr)
+        return rendered.stdout
+
+    def test_the_message_templates_render_every_alert_and_fit_sns(self):
+        rule = next(r for r in rules() if r.get("alert") == "EcsContainerMemoryNearLimit")
+        labels = {"alertname": rule["alert"], **rule["labels"], "service": "demo-app", "task_id": "t1"}
+        alert = {"status": "firing", "labels": labels, "startsAt": "2026-01-02T03:04:05Z",
+                 "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "", "fingerprint": "1",
+                 "annotations": {"summary": "the summary", "description": "the description"}}
+        other = {**alert, "status": "resolved", "labels": {**labels, "alertname": "X", "severity": "critical"}}
+        sns = self.config["receivers"][0]["sns_configs"][0]
+        firing = {"receiver": "sns", "status": "firing", "alerts": [alert],
+                  "groupLabels": {"alertname": rule["alert"]}, "commonLabels": labels,
+                  "commonAnnotations": {}, "externalURL": "http://alertmanager"}
+        subject = self.render(sns["subject"], firing)
+        self.assertEqual(subject, f"[FIRING:1] {rule['alert']}")
+        message = self.render(sns["message"], firing)
+        for expected in ("FIRING EcsContainerMemoryNearLimit (warning) since 2026-01-02 03:04:05 UTC",
+                         "the summary", "the description", "service=demo-app", "task_id=t1"):
+            self.assertIn(expected, message)
+        self.assertEqual(self.render(sns["attributes"]["severity"], firing), "warning")
+
+        mixed = {**firing, "status": "resolved", "alerts": [other],
+                 "commonLabels": {"service": "demo-app"}}
+        subject = self.render(sns["subject"], mixed)
+        self.assertEqual(subject, f"[RESOLVED] {rule['alert']}")
+        # SNS: a subject is at most 100 printable ASCII characters; no empty attribute value.
+        longest = max((r["alert"] for r in rules() if "alert" in r), key=len)
+        subject = self.render(sns["subject"], {**firing, "groupLabels": {"alertname": longest}})
+        self.assertLessEqual(len(subject), 100)
+        self.assertRegex(subject, r"^[ -~]+$")
+        self.assertEqual(self.render(sns["attributes"]["severity"], mixed), "mixed")
+
+    def test_only_this_workspace_may_publish_to_the_topic(self):
+        resources = self.template["Resources"]
+        self.assertEqual(resources["AlertTopic"]["Type"], "AWS::SNS::Topic")
+        policy = resources["AlertTopicPolicy"]["Properties"]
+        self.assertEqual(policy["Topics"], [{"Ref": "AlertTopic"}])
+        [statement] = policy["PolicyDocument"]["Statement"]
+        self.assertEqual(statement["Principal"], {"Service": "aps.amazonaws.com"})
+        self.assertEqual(sorted(statement["Action"]), ["sns:GetTopicAttributes", "sns:Publish"])
+        self.assertEqual(statement["Resource"], {"Ref": "AlertTopic"})
+        self.assertEqual(statement["Condition"], {
+            "ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["Workspace", "Arn"]}},
+            "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+        })
+
+    def test_the_email_subscription_exists_only_with_an_address(self):
+        parameter = self.template["Parameters"]["AlertEmail"]
+        self.assertEqual(parameter["Default"], "")
+        pattern = re.compile(parameter["AllowedPattern"])
+        for good in ("", "ops@example.com", "a.b+alerts@sub.example.org"):
+            self.assertTrue(pattern.fullmatch(good), good)
+        for bad in ("ops", "ops@", "@example.com", "a b@example.com"):
+            self.assertFalse(pattern.fullmatch(bad), bad)
+        subscription = self.template["Resources"]["AlertEmailSubscription"]
+        self.assertEqual(subscription["Condition"], "WithAlertEmail")
+        self.assertEqual(subscription["Properties"]["Protocol"], "email")
+        self.assertEqual(subscription["Properties"]["Endpoint"], {"Ref": "AlertEmail"})
+        self.assertEqual(self.template["Conditions"]["WithAlertEmail"],
+                         {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlertEmail"}, ""]}]})
 
 
 class ScriptsTest(unittest.TestCase):
