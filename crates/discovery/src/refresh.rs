@@ -433,4 +433,52 @@ mod tests {
         assert!(record(&mut sources, key.clone(), Ok((vec![target], None))));
         assert_eq!(sources[&key].last_error, None);
     }
+
+    #[test]
+    fn a_restored_source_adds_a_partial_answer_to_its_targets_until_it_answers_in_full() {
+        let key = SourceKey::ecs("prod");
+        let old = TargetGroup::new("10.0.0.1", 9779);
+        let kept = TargetGroup::new("10.0.0.2", 9779);
+        let mut moved = TargetGroup::new("10.0.0.2", 9779);
+        moved.label("task_id", "b");
+        let new = TargetGroup::new("10.0.0.3", 9779);
+        let mut sources = BTreeMap::new();
+        sources.insert(
+            key.clone(),
+            SourceStatus {
+                targets: vec![old.clone(), kept],
+                answered: true,
+                restored: true,
+                ..SourceStatus::default()
+            },
+        );
+        // Some new tasks could not be described: nothing restored is dropped, and a restored
+        // address that the answer has again takes the answer's labels.
+        assert!(!record(
+            &mut sources,
+            key.clone(),
+            Ok((
+                vec![moved.clone(), new.clone()],
+                Some("DescribeTasks: timeout".into())
+            ))
+        ));
+        let mut targets = sources[&key].targets.clone();
+        targets.sort();
+        assert_eq!(targets, [old, moved.clone(), new.clone()]);
+        // A full answer is the truth.
+        assert!(record(
+            &mut sources,
+            key.clone(),
+            Ok((vec![new.clone()], None))
+        ));
+        assert_eq!(sources[&key].targets, [new.clone()]);
+        assert!(!sources[&key].restored);
+        // From then on a partial answer replaces the targets, as without a restart.
+        record(
+            &mut sources,
+            key.clone(),
+            Ok((vec![moved.clone()], Some("DescribeTasks: timeout".into()))),
+        );
+        assert_eq!(sources[&key].targets, [moved]);
+    }
 }
