@@ -1,7 +1,8 @@
 //! Faults between discovery and AWS: a proxy on loopback passes requests to a real
 //! `moto_server` and, when told to, answers an operation with a throttle, a 500, or nothing
 //! within the client's deadline. The target list and the file never shrink, retries happen,
-//! and the failure metrics count.
+//! and the failure metrics count. The proxy can also play AWS with a clock an hour ahead of
+//! this host's, rejecting requests signed with the local time as AWS does.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
@@ -18,6 +19,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use test_support::MotoServer;
@@ -34,6 +36,10 @@ struct Proxy {
     upstream: String,
     /// Operation -> fault and how many more requests it hits.
     faults: Arc<Mutex<HashMap<String, (Fault, u32)>>>,
+    /// Seconds the proxy's clock is ahead of this host's; 0 checks no request times.
+    skew: Arc<AtomicI64>,
+    /// Requests rejected for their time.
+    rejected_for_time: Arc<AtomicU64>,
     http: Client<HttpConnector, Full<Bytes>>,
 }
 
@@ -50,8 +56,89 @@ impl Proxy {
     }
 }
 
+/// `YYYYMMDDTHHMMSSZ` strings order like the times they name, so the window is checked on
+/// the strings.
+fn skewed_time_check(proxy: &Proxy, headers: &http::HeaderMap) -> Option<Response> {
+    let skew = proxy.skew.load(Ordering::SeqCst);
+    if skew == 0 {
+        return None;
+    }
+    let now = (unix_now() + skew) as u64;
+    let request_time = headers
+        .get("x-amz-date")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let server_time = aws_api::sigv4::amz_date(now);
+    let earliest = aws_api::sigv4::amz_date(now - 300);
+    let latest = aws_api::sigv4::amz_date(now + 300);
+    // AWS' own wording for a request outside its five-minute window.
+    let message = if request_time < earliest.as_str() {
+        format!(
+            "Signature expired: {request_time} is now earlier than {earliest} ({server_time} - 5 min.)"
+        )
+    } else if request_time > latest.as_str() {
+        format!(
+            "Signature not yet current: {request_time} is still later than {latest} ({server_time} + 5 min.)"
+        )
+    } else {
+        return None;
+    };
+    proxy.rejected_for_time.fetch_add(1, Ordering::SeqCst);
+    let body = serde_json::json!({"__type": "InvalidSignatureException", "message": message});
+    Some(
+        (
+            axum::http::StatusCode::BAD_REQUEST,
+            [
+                ("x-amzn-errortype", "InvalidSignatureException".to_owned()),
+                ("date", http_date(now)),
+            ],
+            body.to_string(),
+        )
+            .into_response(),
+    )
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// IMF-fixdate (`Tue, 14 Nov 2023 22:13:20 GMT`) for seconds since the epoch.
+fn http_date(unix: u64) -> String {
+    let days = (unix / 86_400) as i64;
+    let seconds = unix % 86_400;
+    // Days to a civil date (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let mp = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{}, {day:02} {} {year} {:02}:{:02}:{:02} GMT",
+        WEEKDAYS[(days % 7) as usize],
+        MONTHS[(month - 1) as usize],
+        seconds / 3600,
+        seconds / 60 % 60,
+        seconds % 60
+    )
+}
+
 async fn forward(State(proxy): State<Proxy>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
+    if let Some(rejection) = skewed_time_check(&proxy, &parts.headers) {
+        return rejection;
+    }
     let body = body.collect().await.unwrap().to_bytes();
     let operation = parts
         .headers
@@ -116,6 +203,8 @@ async fn start_proxy(upstream: &str) -> (Proxy, String) {
     let proxy = Proxy {
         upstream: upstream.to_owned(),
         faults: Arc::default(),
+        skew: Arc::default(),
+        rejected_for_time: Arc::default(),
         http: Client::builder(TokioExecutor::new()).build_http(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -176,7 +265,9 @@ async fn aws_faults_never_shrink_the_targets_and_are_retried_and_counted() {
         namespaces: Namespaces::Parameter("ECS-ServiceDiscovery-Namespaces".into()),
         clusters: vec!["prod".into()],
         output_file: Some(file.clone()),
+        state_file: None,
         refresh_interval: Duration::from_secs(1),
+        refresh_timeout: Duration::from_secs(60),
         container_instance_ttl: Duration::from_secs(600),
         prometheus_config: None,
     };
@@ -269,5 +360,78 @@ async fn aws_faults_never_shrink_the_targets_and_are_retried_and_counted() {
         ),
         1.0
     );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_fake_aws_writes_http_dates() {
+    assert_eq!(http_date(784_111_777), "Sun, 06 Nov 1994 08:49:37 GMT");
+    assert_eq!(http_date(1_709_164_800), "Thu, 29 Feb 2024 00:00:00 GMT");
+    assert_eq!(
+        aws_api::clock_skew::parse_http_date(&http_date(1_700_000_000)),
+        Some(1_700_000_000)
+    );
+}
+
+/// This host's clock is an hour behind AWS': the first request is rejected as AWS rejects it,
+/// the client takes AWS' time from that answer, and nothing is rejected after that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clock_an_hour_behind_aws_costs_one_rejected_attempt() {
+    let moto = MotoServer::start();
+    moto.run_python(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/aws_setup.py"),
+        &["cluster"],
+    );
+    let (proxy, proxy_url) = start_proxy(&moto.url).await;
+    proxy.skew.store(3600, Ordering::SeqCst);
+    let mut env: HashMap<&str, String> = moto.aws_env().into_iter().collect();
+    env.insert("AWS_ENDPOINT_URL", proxy_url);
+    let options = ClientOptions {
+        attempt_timeout: Duration::from_millis(2000),
+        backoff_base: Duration::from_millis(10),
+        backoff_cap: Duration::from_millis(50),
+        ..ClientOptions::default()
+    };
+    let client = Arc::new(AwsClient::new(
+        AwsConfig::from_env(|key| env.get(key).cloned()),
+        "us-east-1".into(),
+        options,
+    ));
+    let dir = std::env::temp_dir().join(format!("discovery-skew-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = Config {
+        namespaces: Namespaces::Parameter("ECS-ServiceDiscovery-Namespaces".into()),
+        clusters: vec!["prod".into()],
+        output_file: Some(dir.join("targets.json")),
+        state_file: None,
+        refresh_interval: Duration::from_secs(1),
+        refresh_timeout: Duration::from_secs(60),
+        container_instance_ttl: Duration::from_secs(600),
+        prometheus_config: None,
+    };
+    let mut pipeline = Pipeline::new(&config, client.clone());
+
+    let (first, ok) = pipeline.refresh().await;
+    assert!(ok, "{:?}", first.errors());
+    assert_eq!(first.targets.len(), 8);
+    // The namespaces parameter is read before anything else: that one request is rejected.
+    assert_eq!(proxy.rejected_for_time.load(Ordering::SeqCst), 1);
+    assert_eq!(attempts(&client, "GetParameter", "client_error"), 1);
+    let offset = client.clock_offset_seconds();
+    assert!((3598..=3602).contains(&offset), "offset {offset}");
+    let gauge = metric(
+        &first,
+        &client,
+        "ecs_prom_discovery_aws_clock_offset_seconds",
+    );
+    assert!((3598.0..=3602.0).contains(&gauge), "gauge {gauge}");
+
+    for _ in 0..2 {
+        let (later, ok) = pipeline.refresh().await;
+        assert!(ok, "{:?}", later.errors());
+        assert_eq!(later.targets, first.targets);
+    }
+    assert_eq!(proxy.rejected_for_time.load(Ordering::SeqCst), 1);
+    assert_eq!(attempts(&client, "GetParameter", "client_error"), 1);
     std::fs::remove_dir_all(&dir).unwrap();
 }
