@@ -244,8 +244,9 @@ fn canonical_headers(headers: &[(&str, &str)]) -> Vec<(String, String)> {
     merged
 }
 
-/// Header values are trimmed and inner runs of spaces folded to one. Only spaces (and tabs at
-/// the ends): S3 compares other whitespace as is, and the other services agree on these.
+/// Header values are trimmed and inner runs of spaces folded to one. Inside a value only
+/// spaces are folded (whitespace at the ends is trimmed): S3 compares other inner whitespace
+/// as is, and the other services agree on spaces.
 fn normalize_value(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     let mut after_space = false;
