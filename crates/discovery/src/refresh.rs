@@ -471,7 +471,7 @@ mod tests {
             key.clone(),
             Ok((vec![new.clone()], None))
         ));
-        assert_eq!(sources[&key].targets, [new.clone()]);
+        assert_eq!(sources[&key].targets, std::slice::from_ref(&new));
         assert!(!sources[&key].restored);
         // From then on a partial answer replaces the targets, as without a restart.
         record(
