@@ -4,7 +4,7 @@
 
 use crate::clock_skew::{self, ClockOffset};
 use crate::config::{AwsConfig, Service};
-use crate::credentials::{CredentialsError, CredentialsProvider};
+use crate::credentials::{Credentials, CredentialsError, CredentialsProvider};
 use crate::sigv4;
 use crate::transport::{Http, Reply, TransportError};
 use bytes::Bytes;
@@ -190,6 +190,17 @@ impl RateLimiter {
     }
 }
 
+/// What a request is signed with.
+#[derive(Clone, Copy)]
+pub(crate) enum Signer<'a> {
+    /// The credentials of the configured chain (every API call).
+    Chain,
+    /// Given credentials (STS `AssumeRole` with the credentials below the role).
+    With(&'a Credentials),
+    /// Nothing (STS `AssumeRoleWithWebIdentity`, whose token is the proof).
+    Unsigned,
+}
+
 /// A client for the AWS APIs in one region.
 pub struct AwsClient {
     config: AwsConfig,
@@ -214,7 +225,11 @@ impl AwsClient {
             .map(|(service, rate)| (*service, RateLimiter::new(*rate)))
             .collect();
         AwsClient {
-            credentials: CredentialsProvider::new(config.clone(), http.clone()),
+            credentials: CredentialsProvider::new(
+                config.credentials.clone(),
+                http.clone(),
+                options.attempt_timeout,
+            ),
             config,
             region,
             http,
@@ -257,6 +272,7 @@ impl AwsClient {
                 "application/x-amz-json-1.1",
                 Some(&target),
                 body,
+                Signer::Chain,
             )
             .await?;
         serde_json::from_slice(&reply.body).map_err(|e| AwsError::Decode {
@@ -271,7 +287,33 @@ impl AwsClient {
         operation: &'static str,
         parameters: &[(String, String)],
     ) -> Result<Bytes, AwsError> {
-        let mut form = format!("Action={operation}&Version=2016-11-15");
+        self.query(Service::Ec2, operation, "2016-11-15", parameters)
+            .await
+    }
+
+    /// Calls a Query protocol `operation` of `service` (API `version`) with form
+    /// `parameters` and returns the XML answer.
+    pub async fn query(
+        &self,
+        service: Service,
+        operation: &'static str,
+        version: &str,
+        parameters: &[(String, String)],
+    ) -> Result<Bytes, AwsError> {
+        self.query_signed(service, operation, version, parameters, Signer::Chain)
+            .await
+    }
+
+    /// [`AwsClient::query`] signed as `signer` says.
+    pub(crate) async fn query_signed(
+        &self,
+        service: Service,
+        operation: &'static str,
+        version: &str,
+        parameters: &[(String, String)],
+        signer: Signer<'_>,
+    ) -> Result<Bytes, AwsError> {
+        let mut form = format!("Action={operation}&Version={version}");
         for (name, value) in parameters {
             form.push('&');
             form.push_str(&sigv4::uri_encode(name));
@@ -280,14 +322,27 @@ impl AwsClient {
         }
         let reply = self
             .call(
-                Service::Ec2,
+                service,
                 operation,
                 "application/x-www-form-urlencoded; charset=utf-8",
                 None,
                 Bytes::from(form),
+                signer,
             )
             .await?;
         Ok(reply.body)
+    }
+
+    /// The credentials the next call is signed with, renewed first if they are close to
+    /// expiry (as every call does).
+    pub async fn current_credentials(&self) -> Result<Credentials, AwsError> {
+        self.credentials
+            .get(self)
+            .await
+            .map_err(|source| AwsError::Credentials {
+                operation: "credentials",
+                source,
+            })
     }
 
     async fn call(
@@ -297,6 +352,7 @@ impl AwsClient {
         content_type: &str,
         target: Option<&str>,
         body: Bytes,
+        signer: Signer<'_>,
     ) -> Result<Reply, AwsError> {
         let url = self.config.endpoint(service, &self.region);
         let uri: http::Uri = url.parse().map_err(|_| AwsError::Endpoint {
@@ -323,42 +379,50 @@ impl AwsClient {
             if let Some(limiter) = self.limiters.get(&service) {
                 limiter.acquire().await;
             }
-            let credentials = self
-                .credentials
-                .get()
-                .await
-                .map_err(|source| AwsError::Credentials { operation, source })?;
+            let credentials = match signer {
+                Signer::Chain => Some(
+                    self.credentials
+                        .get(self)
+                        .await
+                        .map_err(|source| AwsError::Credentials { operation, source })?,
+                ),
+                Signer::With(credentials) => Some(credentials.clone()),
+                Signer::Unsigned => None,
+            };
             let amz_date = sigv4::amz_date(self.clock_offset.aws_now());
             let mut headers: Vec<(&str, &str)> = vec![
                 ("content-type", content_type),
                 ("host", &authority),
                 ("x-amz-date", &amz_date),
             ];
-            if let Some(token) = &credentials.session_token {
+            if let Some(token) = credentials.as_ref().and_then(|c| c.session_token.as_ref()) {
                 headers.push(("x-amz-security-token", token));
             }
             if let Some(target) = target {
                 headers.push(("x-amz-target", target));
             }
-            let authorization = sigv4::authorization(
-                &sigv4::SigningInput {
-                    method: "POST",
-                    path,
-                    query: "",
-                    headers: &headers,
-                    body: &body,
-                    region: &self.region,
-                    service: service.signing_name(),
-                    amz_date: &amz_date,
-                },
-                &credentials,
+            let authorization = credentials.as_ref().map(|credentials| {
+                sigv4::authorization(
+                    &sigv4::SigningInput {
+                        method: "POST",
+                        path,
+                        query: "",
+                        headers: &headers,
+                        body: &body,
+                        region: &self.region,
+                        service: service.signing_name(),
+                        amz_date: &amz_date,
+                    },
+                    credentials,
+                )
+            });
+            let mut request = http::Request::post(&uri).header(
+                http::header::USER_AGENT,
+                concat!("ecs-prom/", env!("CARGO_PKG_VERSION")),
             );
-            let mut request = http::Request::post(&uri)
-                .header(http::header::AUTHORIZATION, authorization)
-                .header(
-                    http::header::USER_AGENT,
-                    concat!("ecs-prom/", env!("CARGO_PKG_VERSION")),
-                );
+            if let Some(authorization) = authorization {
+                request = request.header(http::header::AUTHORIZATION, authorization);
+            }
             for (name, value) in &headers {
                 request = request.header(*name, *value);
             }

@@ -1,19 +1,29 @@
-//! Credentials from the standard chain, in the SDKs' order: environment variables, the
-//! profile's static keys in the shared files, the ECS container credentials endpoint (the task
-//! role), then the EC2 instance metadata service (IMDSv2). Temporary credentials are kept
-//! until five minutes before they expire.
+//! Credentials from the source the configuration chose (environment keys, web identity, the
+//! profile's keys, role, SSO or `credential_process`, the ECS container credentials endpoint,
+//! the EC2 instance metadata service), with any roles assumed on top, each step cached.
+//! Temporary credentials are renewed five minutes before they expire; when a renewal fails,
+//! the cached ones are used until they really expire, and renewal is retried at most every
+//! ten seconds.
 
-use crate::config::{AwsConfig, ContainerCredentialsSource, StaticKeys};
+use crate::client::AwsClient;
+use crate::config::{
+    BaseCredentials, ConfigError, ContainerCredentialsSource, CredentialChain, StaticKeys,
+};
 use crate::transport::{Http, TransportError};
 use bytes::Bytes;
 use http_body_util::Full;
 use serde::Deserialize;
+use std::future::Future;
+use std::pin::Pin;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::Mutex;
+use tokio::time::Instant;
 
 /// How long before expiry temporary credentials are fetched again.
 const REFRESH_BEFORE_EXPIRY: f64 = 300.0;
-/// Deadline of each request to a credentials endpoint.
+/// After a failed renewal, how long the cached credentials are used without trying again.
+pub const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(10);
+/// Deadline of each request to a credentials endpoint on the local network.
 const ENDPOINT_TIMEOUT: Duration = Duration::from_secs(2);
 /// The EC2 instance metadata service.
 const IMDS: &str = "http://169.254.169.254";
@@ -55,6 +65,17 @@ impl From<&StaticKeys> for Credentials {
 /// Why no credentials could be had.
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialsError {
+    /// A credentials endpoint could not be reached.
+    #[error("{source_name} at {url}")]
+    Request {
+        /// Which source.
+        source_name: &'static str,
+        /// What was asked.
+        url: String,
+        /// Why.
+        #[source]
+        source: TransportError,
+    },
     /// A credentials endpoint did not answer usefully.
     #[error("{source_name} at {url}: {reason}")]
     Endpoint {
@@ -65,15 +86,70 @@ pub enum CredentialsError {
         /// What went wrong.
         reason: String,
     },
+    /// A file holding a token could not be read.
+    #[error("reading {what} {}", .path.display())]
+    TokenFile {
+        /// Which token.
+        what: &'static str,
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// STS refused or failed to give a role's credentials.
+    #[error("{operation} {role_arn}")]
+    Sts {
+        /// `AssumeRole` or `AssumeRoleWithWebIdentity`.
+        operation: &'static str,
+        /// The role.
+        role_arn: String,
+        /// Why.
+        #[source]
+        source: Box<crate::client::AwsError>,
+    },
+    /// A profile's `credential_process` failed or printed no usable credentials.
+    #[error("credential_process of AWS profile {profile:?}: {reason}")]
+    Process {
+        /// The profile.
+        profile: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The SSO token is missing or expired: a person has to log in again.
+    #[error(
+        "AWS profile {profile:?}: the SSO token {reason}; run `aws sso login --profile {profile}`"
+    )]
+    SsoLogin {
+        /// The profile.
+        profile: String,
+        /// What is wrong with the token.
+        reason: String,
+    },
+    /// The configuration names a source that cannot be used.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// No source in the chain is configured.
     #[error(
-        "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, give the profile static keys, \
+        "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, configure a profile, \
          or run with an ECS task role{}", .note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default()
     )]
     NotFound {
-        /// Why the profile did not help, or what the instance metadata service said.
+        /// What the instance metadata service said.
         note: Option<String>,
     },
+}
+
+/// `error` and every error below it, joined with `: `, for one log line.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// The part of a credentials endpoint's answer ecs-prom uses (ECS and EC2 agree on it).
@@ -88,11 +164,25 @@ struct EndpointCredentials {
     expiration: Option<String>,
 }
 
+/// One step of the chain: its credentials and when its last renewal failed.
+#[derive(Default)]
+struct Step {
+    cached: Option<Credentials>,
+    last_failure: Option<Instant>,
+}
+
+/// A credentials result and whether the failure, if any, happened in a lower step (and was
+/// logged there).
+type StepResult = (Result<Credentials, CredentialsError>, bool);
+
 /// Resolves and caches credentials.
 pub struct CredentialsProvider {
-    config: AwsConfig,
+    chain: Result<CredentialChain, ConfigError>,
     http: Http,
-    cached: Mutex<Option<Credentials>>,
+    /// The base source, then one per role.
+    steps: Vec<Mutex<Step>>,
+    /// Deadline of calls to services on the internet (the SSO portal).
+    remote_timeout: Duration,
 }
 
 /// Seconds since the Unix epoch.
@@ -104,72 +194,140 @@ pub(crate) fn unix_now() -> f64 {
 }
 
 impl CredentialsProvider {
-    /// A provider over the chain `config` describes.
-    pub fn new(config: AwsConfig, http: Http) -> Self {
+    /// A provider over `chain`; `remote_timeout` bounds each request to the SSO portal.
+    pub fn new(
+        chain: Result<CredentialChain, ConfigError>,
+        http: Http,
+        remote_timeout: Duration,
+    ) -> Self {
+        let steps = chain.as_ref().map_or(0, |c| c.roles.len()) + 1;
         CredentialsProvider {
-            config,
+            chain,
             http,
-            cached: Mutex::new(None),
+            steps: (0..steps).map(|_| Mutex::new(Step::default())).collect(),
+            remote_timeout,
         }
     }
 
-    /// Credentials that stay valid for at least a few minutes.
-    pub async fn get(&self) -> Result<Credentials, CredentialsError> {
-        let mut cached = self.cached.lock().await;
-        if let Some(credentials) = cached.as_ref() {
-            let fresh = credentials
-                .expires_at
-                .is_none_or(|at| at - unix_now() > REFRESH_BEFORE_EXPIRY);
-            if fresh {
-                return Ok(credentials.clone());
-            }
-        }
-        let credentials = self.resolve().await?;
-        *cached = Some(credentials.clone());
-        Ok(credentials)
+    /// Credentials that are valid now; `client` makes the STS calls roles need.
+    pub(crate) async fn get(&self, client: &AwsClient) -> Result<Credentials, CredentialsError> {
+        let chain = self.chain.as_ref().map_err(|e| e.clone())?;
+        self.step(chain, chain.roles.len(), client).await.0
     }
 
-    async fn resolve(&self) -> Result<Credentials, CredentialsError> {
-        if let Some(keys) = &self.config.env_credentials {
-            return Ok(keys.into());
-        }
-        if let Some(keys) = &self.config.profile_credentials {
-            return Ok(keys.into());
-        }
-        if let Some(source) = &self.config.container_credentials {
-            return self.ask_container_endpoint(source).await;
-        }
-        if self.config.imds_enabled {
-            return match self.ask_instance_metadata().await {
-                Ok(credentials) => Ok(credentials),
-                Err(error) => Err(CredentialsError::NotFound {
-                    note: Some(
-                        self.config
-                            .profile_note
-                            .clone()
-                            .unwrap_or_else(|| format!("EC2 instance metadata: {error}")),
-                    ),
-                }),
+    /// The credentials of step `index` (0 the base, `i` the role `roles[i - 1]`), renewed
+    /// when they are close to expiry. Boxed: a role step awaits the step below it.
+    fn step<'a>(
+        &'a self,
+        chain: &'a CredentialChain,
+        index: usize,
+        client: &'a AwsClient,
+    ) -> Pin<Box<dyn Future<Output = StepResult> + Send + 'a>> {
+        Box::pin(async move {
+            let Some(step) = self.steps.get(index) else {
+                return (Err(CredentialsError::NotFound { note: None }), false);
             };
-        }
-        Err(CredentialsError::NotFound {
-            note: self.config.profile_note.clone(),
+            let mut step = step.lock().await;
+            let now = unix_now();
+            if let Some(cached) = &step.cached {
+                let left = cached.expires_at.map(|at| at - now);
+                let fresh = left.is_none_or(|left| left > REFRESH_BEFORE_EXPIRY);
+                let valid = left.is_none_or(|left| left > 0.0);
+                let resting = step
+                    .last_failure
+                    .is_some_and(|at| at.elapsed() < RETRY_AFTER_FAILURE);
+                if fresh || (valid && resting) {
+                    return (Ok(cached.clone()), false);
+                }
+            }
+            let (result, failed_below) = match index.checked_sub(1) {
+                None => (self.fetch_base(&chain.base, client).await, false),
+                Some(below) => match self.step(chain, below, client).await {
+                    (Ok(base), _) => match chain.roles.get(below) {
+                        Some(role) => (crate::sts::assume_role(client, role, &base).await, false),
+                        None => (Err(CredentialsError::NotFound { note: None }), false),
+                    },
+                    (Err(error), _) => (Err(error), true),
+                },
+            };
+            match result {
+                Ok(credentials) => {
+                    tracing::debug!(
+                        step = index,
+                        access_key_id = %credentials.access_key_id,
+                        expires_at = ?credentials.expires_at,
+                        "AWS credentials renewed"
+                    );
+                    step.cached = Some(credentials.clone());
+                    step.last_failure = None;
+                    (Ok(credentials), false)
+                }
+                Err(error) => {
+                    step.last_failure = Some(Instant::now());
+                    let still_valid = step
+                        .cached
+                        .as_ref()
+                        .filter(|c| c.expires_at.is_some_and(|at| at > unix_now()));
+                    if let Some(cached) = still_valid {
+                        if !failed_below {
+                            tracing::warn!(
+                                error = %error_chain(&error),
+                                expires_in_seconds = cached.expires_at.map_or(0.0, |at| (at - unix_now()).floor()),
+                                retry_in = ?RETRY_AFTER_FAILURE,
+                                "renewing AWS credentials failed; signing with the cached ones until they expire"
+                            );
+                        }
+                        return (Ok(cached.clone()), false);
+                    }
+                    if !failed_below {
+                        tracing::warn!(error = %error_chain(&error), "getting AWS credentials failed");
+                    }
+                    (Err(error), failed_below)
+                }
+            }
         })
+    }
+
+    async fn fetch_base(
+        &self,
+        base: &BaseCredentials,
+        client: &AwsClient,
+    ) -> Result<Credentials, CredentialsError> {
+        match base {
+            BaseCredentials::Static(keys) => Ok(keys.into()),
+            BaseCredentials::WebIdentity(identity) => {
+                crate::sts::assume_role_with_web_identity(client, identity).await
+            }
+            BaseCredentials::Sso(sso) => {
+                crate::sso::credentials(&self.http, sso, self.remote_timeout).await
+            }
+            BaseCredentials::Process { profile, command } => {
+                crate::process::credentials(profile, command).await
+            }
+            BaseCredentials::Container(source) => self.ask_container_endpoint(source).await,
+            BaseCredentials::InstanceMetadata => {
+                self.ask_instance_metadata()
+                    .await
+                    .map_err(|error| CredentialsError::NotFound {
+                        note: Some(format!("EC2 instance metadata: {}", error_chain(&error))),
+                    })
+            }
+            BaseCredentials::Nothing => Err(CredentialsError::NotFound { note: None }),
+        }
     }
 
     async fn ask_container_endpoint(
         &self,
         source: &ContainerCredentialsSource,
     ) -> Result<Credentials, CredentialsError> {
-        let failed = |reason: String| CredentialsError::Endpoint {
-            source_name: "ECS container credentials",
-            url: source.url.clone(),
-            reason,
-        };
         let token = match (&source.token_file, &source.token) {
             (Some(file), _) => Some(
                 std::fs::read_to_string(file)
-                    .map_err(|e| failed(format!("reading {}: {e}", file.display())))?
+                    .map_err(|source| CredentialsError::TokenFile {
+                        what: "the container authorization token",
+                        path: file.clone(),
+                        source,
+                    })?
                     .trim()
                     .to_owned(),
             ),
@@ -179,30 +337,45 @@ impl CredentialsProvider {
         if let Some(token) = token {
             request = request.header(http::header::AUTHORIZATION, token);
         }
-        let body = self
-            .exchange(request, "ECS container credentials", &source.url)
-            .await?;
-        parse_endpoint_credentials(&body).map_err(failed)
+        let body = exchange(
+            &self.http,
+            request,
+            "ECS container credentials",
+            &source.url,
+            ENDPOINT_TIMEOUT,
+        )
+        .await?;
+        parse_endpoint_credentials(&body).map_err(|reason| CredentialsError::Endpoint {
+            source_name: "ECS container credentials",
+            url: source.url.clone(),
+            reason,
+        })
     }
 
     async fn ask_instance_metadata(&self) -> Result<Credentials, CredentialsError> {
+        let source_name = "EC2 instance metadata";
         let token_url = format!("{IMDS}/latest/api/token");
-        let token = self
-            .exchange(
-                http::Request::put(&token_url)
-                    .header("x-aws-ec2-metadata-token-ttl-seconds", "21600"),
-                "EC2 instance metadata",
-                &token_url,
-            )
-            .await?;
+        let token = exchange(
+            &self.http,
+            http::Request::put(&token_url).header("x-aws-ec2-metadata-token-ttl-seconds", "21600"),
+            source_name,
+            &token_url,
+            ENDPOINT_TIMEOUT,
+        )
+        .await?;
         let token = String::from_utf8_lossy(&token).trim().to_owned();
         let roles_url = format!("{IMDS}/latest/meta-data/iam/security-credentials/");
         let get = |url: &str| {
             http::Request::get(url.to_owned()).header("x-aws-ec2-metadata-token", token.as_str())
         };
-        let roles = self
-            .exchange(get(&roles_url), "EC2 instance metadata", &roles_url)
-            .await?;
+        let roles = exchange(
+            &self.http,
+            get(&roles_url),
+            source_name,
+            &roles_url,
+            ENDPOINT_TIMEOUT,
+        )
+        .await?;
         let role = String::from_utf8_lossy(&roles)
             .lines()
             .next()
@@ -210,40 +383,53 @@ impl CredentialsProvider {
             .trim()
             .to_owned();
         let role_url = format!("{roles_url}{role}");
-        let body = self
-            .exchange(get(&role_url), "EC2 instance metadata", &role_url)
-            .await?;
+        let body = exchange(
+            &self.http,
+            get(&role_url),
+            source_name,
+            &role_url,
+            ENDPOINT_TIMEOUT,
+        )
+        .await?;
         parse_endpoint_credentials(&body).map_err(|reason| CredentialsError::Endpoint {
-            source_name: "EC2 instance metadata",
+            source_name,
             url: role_url,
             reason,
         })
     }
+}
 
-    async fn exchange(
-        &self,
-        request: http::request::Builder,
-        source_name: &'static str,
-        url: &str,
-    ) -> Result<Bytes, CredentialsError> {
-        let failed = |reason: String| CredentialsError::Endpoint {
+/// Sends a bodiless `request` and returns the body of its 200 answer.
+pub(crate) async fn exchange(
+    http: &Http,
+    request: http::request::Builder,
+    source_name: &'static str,
+    url: &str,
+    timeout: Duration,
+) -> Result<Bytes, CredentialsError> {
+    let failed = |reason: String| CredentialsError::Endpoint {
+        source_name,
+        url: url.to_owned(),
+        reason,
+    };
+    let request = request
+        .body(Full::new(Bytes::new()))
+        .map_err(|e| failed(e.to_string()))?;
+    let reply = http
+        .send(request, timeout)
+        .await
+        .map_err(|source| CredentialsError::Request {
             source_name,
             url: url.to_owned(),
-            reason,
-        };
-        let request = request
-            .body(Full::new(Bytes::new()))
-            .map_err(|e| failed(e.to_string()))?;
-        let reply = self
-            .http
-            .send(request, ENDPOINT_TIMEOUT)
-            .await
-            .map_err(|e: TransportError| failed(e.to_string()))?;
-        if reply.status != 200 {
-            return Err(failed(format!("HTTP {}", reply.status)));
-        }
-        Ok(reply.body)
+            source,
+        })?;
+    if reply.status != 200 {
+        let text = String::from_utf8_lossy(&reply.body[..reply.body.len().min(200)])
+            .trim()
+            .to_owned();
+        return Err(failed(format!("HTTP {}: {text}", reply.status)));
     }
+    Ok(reply.body)
 }
 
 fn parse_endpoint_credentials(body: &[u8]) -> Result<Credentials, String> {
@@ -258,6 +444,11 @@ fn parse_endpoint_credentials(body: &[u8]) -> Result<Credentials, String> {
             .as_deref()
             .and_then(ecs_metadata::time::parse_rfc3339),
     })
+}
+
+/// The session name of an assumed role when none is configured.
+pub(crate) fn default_session_name() -> String {
+    format!("ecs-prom-{}", unix_now() as u64)
 }
 
 #[cfg(test)]
@@ -286,6 +477,29 @@ mod tests {
         assert!(
             shown.contains("AKIA") && !shown.contains("secret"),
             "{shown}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_named_in_the_logged_cause() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port");
+        let url = format!("http://{closed}/creds");
+        let error = exchange(
+            &Http::new(ENDPOINT_TIMEOUT),
+            http::Request::get(&url),
+            "ECS container credentials",
+            &url,
+            ENDPOINT_TIMEOUT,
+        )
+        .await
+        .expect_err("nothing listens");
+        let text = error_chain(&error);
+        assert!(
+            text.starts_with(&format!("ECS container credentials at {url}: "))
+                && text.to_ascii_lowercase().contains("connection refused"),
+            "{text}"
         );
     }
 }

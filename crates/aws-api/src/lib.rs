@@ -1,5 +1,6 @@
 //! The few AWS API calls ecs-prom makes, without the AWS SDK: SigV4 signing, credentials and
-//! region from the standard places, and JSON 1.1 and EC2 Query requests with deadlines,
+//! region from the standard places (roles, web identity, SSO and `credential_process`
+//! included), and JSON 1.1 and Query requests with deadlines,
 //! retries with backoff and jitter, rate limits, response size limits and per-outcome counts.
 //!
 //! ecs-prom calls eleven operations. The SDK crates for them take minutes of CPU to build
@@ -10,9 +11,12 @@ pub mod clock_skew;
 pub mod config;
 pub mod credentials;
 pub mod ec2;
+mod process;
 pub mod sigv4;
+mod sso;
+mod sts;
 pub mod transport;
 
 pub use client::{AwsClient, AwsError, CallCounts, ClientOptions, Outcome};
-pub use config::{AwsConfig, Service, region_of_arn};
+pub use config::{AwsConfig, ConfigError, RoleSettings, Service, region_of_arn};
 pub use credentials::{Credentials, CredentialsError};
