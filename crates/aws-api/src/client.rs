@@ -83,7 +83,7 @@ impl Outcome {
 #[derive(Debug, thiserror::Error)]
 pub enum AwsError {
     /// No credentials.
-    #[error("{operation}: no credentials")]
+    #[error("{operation}: no usable AWS credentials")]
     Credentials {
         /// The operation.
         operation: &'static str,

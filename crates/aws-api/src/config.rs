@@ -612,26 +612,33 @@ impl AwsConfig {
                 .filter(|_| !ignore_endpoints)
                 .or_else(|| endpoint_url.clone()),
         };
-        // The SDKs' default chain: the first source that is configured is the one used.
-        let credentials = if let Some(keys) = sources.env_keys.clone() {
-            Ok(CredentialChain::of(BaseCredentials::Static(keys)))
-        } else if let Some(web_identity) = web_identity {
-            web_identity.map(|w| CredentialChain::of(BaseCredentials::WebIdentity(w)))
-        } else {
-            match sources.profile_chain(&profile, &mut Vec::new()) {
-                Ok(Some(chain)) => Ok(chain),
-                Err(error) => Err(error),
-                Ok(None) => match sources.container.clone() {
-                    Some(container) => {
-                        container.map(|c| CredentialChain::of(BaseCredentials::Container(c)))
-                    }
-                    None if truthy(vars::EC2_METADATA_DISABLED) => {
-                        Ok(CredentialChain::of(BaseCredentials::Nothing))
-                    }
-                    None => Ok(CredentialChain::of(BaseCredentials::InstanceMetadata)),
-                },
-            }
-        };
+        // The SDKs' default chain: the first source that is configured is the one used. The
+        // one exception: a profile chosen by name whose role takes its source credentials from
+        // the environment would otherwise never be used (the AWS CLI drops the environment
+        // step for `--profile`, which ecs-prom's AWS_PROFILE stands for).
+        let role_over_environment = get(vars::PROFILE).is_some()
+            && value_of(&sources.files.profile(&profile), "credential_source")
+                .is_some_and(|source| source.eq_ignore_ascii_case("Environment"));
+        let credentials =
+            if let Some(keys) = sources.env_keys.clone().filter(|_| !role_over_environment) {
+                Ok(CredentialChain::of(BaseCredentials::Static(keys)))
+            } else if let Some(web_identity) = web_identity {
+                web_identity.map(|w| CredentialChain::of(BaseCredentials::WebIdentity(w)))
+            } else {
+                match sources.profile_chain(&profile, &mut Vec::new()) {
+                    Ok(Some(chain)) => Ok(chain),
+                    Err(error) => Err(error),
+                    Ok(None) => match sources.container.clone() {
+                        Some(container) => {
+                            container.map(|c| CredentialChain::of(BaseCredentials::Container(c)))
+                        }
+                        None if truthy(vars::EC2_METADATA_DISABLED) => {
+                            Ok(CredentialChain::of(BaseCredentials::Nothing))
+                        }
+                        None => Ok(CredentialChain::of(BaseCredentials::InstanceMetadata)),
+                    },
+                }
+            };
         AwsConfig {
             region,
             endpoint_url,
@@ -913,6 +920,7 @@ mod tests {
              [profile loop-b]\nrole_arn = arn:aws:iam::1:role/b\nsource_profile = loop-a\n\
              [profile from-ecs]\nrole_arn = arn:aws:iam::1:role/e\ncredential_source = EcsContainer\n\
              [profile from-env]\nrole_arn = arn:aws:iam::1:role/v\ncredential_source = Environment\n\
+             [profile from-imds]\nrole_arn = arn:aws:iam::1:role/i\ncredential_source = Ec2InstanceMetadata\n\
              [profile lonely]\nrole_arn = arn:aws:iam::1:role/l\n\
              [profile oidc]\nrole_arn = arn:aws:iam::1:role/o\nweb_identity_token_file = /t/token\n",
         );
@@ -956,6 +964,18 @@ mod tests {
             .credentials
             .expect_err("no keys");
         assert!(error.to_string().contains("Environment"), "{error}");
+        let c = files.env(&[
+            ("AWS_PROFILE", "from-env"),
+            ("AWS_ACCESS_KEY_ID", "AKIAENV"),
+            ("AWS_SECRET_ACCESS_KEY", "s"),
+        ]);
+        let chain = c.credentials.expect("usable");
+        assert!(matches!(&chain.base, BaseCredentials::Static(k) if k.access_key_id == "AKIAENV"));
+        assert_eq!(chain.roles[0].role_arn, "arn:aws:iam::1:role/v");
+        let c = files.env(&[("AWS_PROFILE", "from-imds")]);
+        let chain = c.credentials.expect("usable");
+        assert_eq!(chain.base, BaseCredentials::InstanceMetadata);
+        assert_eq!(chain.roles[0].role_arn, "arn:aws:iam::1:role/i");
         let error = files
             .env(&[("AWS_PROFILE", "lonely")])
             .credentials

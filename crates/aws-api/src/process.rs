@@ -29,6 +29,14 @@ pub(crate) async fn credentials(
     profile: &str,
     command: &str,
 ) -> Result<Credentials, CredentialsError> {
+    run(profile, command, TIMEOUT).await
+}
+
+async fn run(
+    profile: &str,
+    command: &str,
+    timeout: Duration,
+) -> Result<Credentials, CredentialsError> {
     let failed = |reason: String| CredentialsError::Process {
         profile: profile.to_owned(),
         reason,
@@ -43,9 +51,9 @@ pub(crate) async fn credentials(
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| failed(format!("starting sh -c {command:?}: {e}")))?;
-    let output = tokio::time::timeout(TIMEOUT, child.wait_with_output())
+    let output = tokio::time::timeout(timeout, child.wait_with_output())
         .await
-        .map_err(|_| failed(format!("{command:?} did not finish within {TIMEOUT:?}")))?
+        .map_err(|_| failed(format!("{command:?} did not finish within {timeout:?}")))?
         .map_err(|e| failed(format!("running {command:?}: {e}")))?;
     if !output.status.success() {
         let stderr = &output.stderr[..output.stderr.len().min(MAX_STDERR_BYTES)];
@@ -87,6 +95,19 @@ fn parse(stdout: &[u8]) -> Result<Credentials, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_command_past_its_deadline_is_an_error() {
+        let started = std::time::Instant::now();
+        let error = run("slow", "sleep 5", Duration::from_millis(300))
+            .await
+            .expect_err("too slow");
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert!(
+            error.to_string().contains("did not finish within 300ms"),
+            "{error}"
+        );
+    }
 
     #[test]
     fn reads_version_1_output_only() {

@@ -256,8 +256,32 @@ fn container_answer(key: &str, expires_in: i64) -> String {
     )
 }
 
+/// Log lines written while the returned guard lives (on this thread).
+fn capture_logs() -> (Arc<Mutex<Vec<u8>>>, tracing::subscriber::DefaultGuard) {
+    #[derive(Clone)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+    impl Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Arc::new(Mutex::new(Vec::new()));
+    let writer = Buffer(buffer.clone());
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_max_level(tracing::Level::WARN)
+        .with_writer(move || writer.clone())
+        .finish();
+    (buffer, tracing::subscriber::set_default(subscriber))
+}
+
 #[tokio::test]
 async fn cached_credentials_outlive_their_endpoint_until_they_expire() {
+    let (logs, _guard) = capture_logs();
     let served = Arc::new(AtomicUsize::new(0));
     let failing = Arc::new(AtomicBool::new(false));
     let container = {
@@ -297,6 +321,18 @@ async fn cached_credentials_outlive_their_endpoint_until_they_expire() {
         assert_eq!(signer_of_next_call(&client, &ecs).await, "ASIACONTAINER2");
     }
     assert_eq!(container.requests().len(), attempts_before + 1);
+    let logged = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+    assert_eq!(
+        logged
+            .matches("renewing AWS credentials failed; signing with the cached ones")
+            .count(),
+        1,
+        "{logged}"
+    );
+    assert!(
+        logged.contains("WARN") && logged.contains("HTTP 500: down for maintenance"),
+        "{logged}"
+    );
 
     // The endpoint goes away altogether: still the cached credentials.
     container.stop();
