@@ -38,7 +38,7 @@ pub enum Command {
     Demo(DemoFlags),
     /// Find scrape targets in AWS Cloud Map and the ECS API and serve them to Prometheus
     /// (file_sd and http_sd); optionally keep Prometheus' configuration from SSM.
-    Discovery(DiscoveryFlags),
+    Discovery(Box<DiscoveryFlags>),
     /// Check that an ecs-prom component (or any HTTP endpoint) answers: exits 0 on a 2xx reply,
     /// 1 otherwise. For container health checks in images without curl or a shell.
     Health(HealthFlags),
@@ -106,6 +106,15 @@ pub struct DiscoveryFlags {
     /// Deadline of each AWS request attempt (throttles, 5xx and timeouts are retried 3 times with backoff).
     #[arg(long = "aws.timeout", env = env_vars::DISCOVERY_AWS_TIMEOUT, default_value = "10s", value_parser = parse_duration)]
     pub aws_timeout: Duration,
+    /// IAM role to assume (STS AssumeRole) with the credentials the standard chain gives; it is renewed before it expires.
+    #[arg(long = "aws.role-arn", env = env_vars::DISCOVERY_AWS_ROLE_ARN)]
+    pub role_arn: Option<String>,
+    /// External id the role's trust policy asks for; needs --aws.role-arn.
+    #[arg(long = "aws.external-id", env = env_vars::DISCOVERY_AWS_EXTERNAL_ID, requires = "role_arn")]
+    pub external_id: Option<String>,
+    /// Session name of the assumed role, seen in CloudTrail; needs --aws.role-arn [default: ecs-prom-<unix time>].
+    #[arg(long = "aws.role-session-name", env = env_vars::DISCOVERY_AWS_ROLE_SESSION_NAME, requires = "role_arn")]
+    pub role_session_name: Option<String>,
     /// Run one refresh, write the output, print a summary and exit (non-zero if a source failed).
     #[arg(long = "once", action = clap::ArgAction::SetTrue)]
     pub once: bool,
@@ -119,6 +128,17 @@ mod seed_defaults {
 }
 
 impl DiscoveryFlags {
+    /// The role `--aws.role-arn` asks to assume on top of the standard credentials chain.
+    pub fn aws_role(&self) -> Option<aws_api::RoleSettings> {
+        let role_arn = self.role_arn.as_deref().map(str::trim)?;
+        (!role_arn.is_empty()).then(|| aws_api::RoleSettings {
+            role_arn: role_arn.to_owned(),
+            external_id: self.external_id.clone().filter(|id| !id.is_empty()),
+            session_name: self.role_session_name.clone().filter(|n| !n.is_empty()),
+            duration_seconds: None,
+        })
+    }
+
     /// The finished discovery configuration: flags, then ecs-prom's variables (through clap),
     /// then the seed sidecar's variables read through `env`, then defaults.
     pub fn finish(self, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<discovery::Config> {

@@ -108,6 +108,12 @@ pub const DISCOVERY_PROMETHEUS_URL: &str = "ECS_PROM_DISCOVERY_PROMETHEUS_URL";
 pub const DISCOVERY_REGION: &str = "ECS_PROM_DISCOVERY_AWS_REGION";
 /// `discovery --aws.timeout`.
 pub const DISCOVERY_AWS_TIMEOUT: &str = "ECS_PROM_DISCOVERY_AWS_TIMEOUT";
+/// `discovery --aws.role-arn`.
+pub const DISCOVERY_AWS_ROLE_ARN: &str = "ECS_PROM_DISCOVERY_AWS_ROLE_ARN";
+/// `discovery --aws.external-id`.
+pub const DISCOVERY_AWS_EXTERNAL_ID: &str = "ECS_PROM_DISCOVERY_AWS_EXTERNAL_ID";
+/// `discovery --aws.role-session-name`.
+pub const DISCOVERY_AWS_ROLE_SESSION_NAME: &str = "ECS_PROM_DISCOVERY_AWS_ROLE_SESSION_NAME";
 /// `health --url`.
 pub const HEALTH_URL: &str = "ECS_PROM_HEALTH_URL";
 /// `health --timeout`.

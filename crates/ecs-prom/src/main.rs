@@ -19,7 +19,7 @@ fn main() -> ExitCode {
         Command::Simulate(flags) => run_simulator(flags),
         Command::DemoApp(flags) => run_demo_app(flags),
         Command::Demo(flags) => run_demo(flags),
-        Command::Discovery(flags) => run_discovery(flags),
+        Command::Discovery(flags) => run_discovery(*flags),
         Command::Health(flags) => run_health(flags),
     };
     match result {
@@ -163,6 +163,7 @@ fn run_discovery(flags: cli::DiscoveryFlags) -> anyhow::Result<()> {
     let address = flags.listen_address.clone();
     let once = flags.once;
     let region_flag = flags.region.clone();
+    let role = flags.aws_role();
     let options = aws_api::ClientOptions {
         attempt_timeout: flags.aws_timeout,
         rate_limits: vec![(aws_api::Service::Ecs, flags.ecs_requests_per_second)],
@@ -170,7 +171,12 @@ fn run_discovery(flags: cli::DiscoveryFlags) -> anyhow::Result<()> {
     };
     let env = |key: &str| std::env::var(key).ok();
     let config = flags.finish(env)?;
-    let aws = aws_api::AwsConfig::from_env(env);
+    // An unusable credential source (a container credentials URL the SDKs would refuse, a
+    // profile missing a setting) stops discovery here, before any AWS call.
+    let mut aws = aws_api::AwsConfig::load(env).context("AWS credentials")?;
+    if let Some(role) = role {
+        aws = aws.with_role(role);
+    }
     // Discovery waits on AWS most of the time: one thread is plenty.
     runtime(Threads::One)?.block_on(async {
         let region = match region_flag.or_else(|| aws.region.clone()) {
