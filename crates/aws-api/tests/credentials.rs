@@ -334,11 +334,27 @@ async fn cached_credentials_outlive_their_endpoint_until_they_expire() {
         "{logged}"
     );
 
-    // The endpoint goes away altogether: still the cached credentials.
+    // Once the retry interval has passed, renewal is tried again, and works.
+    tokio::time::sleep(Duration::from_millis(10_500)).await;
+    failing.store(false, Ordering::SeqCst);
+    assert_eq!(signer_of_next_call(&client, &ecs).await, "ASIACONTAINER3");
+
+    // The endpoint goes away altogether: still the cached credentials, and the refused
+    // connection is the logged cause.
     container.stop();
     for _ in 0..3 {
-        assert_eq!(signer_of_next_call(&client, &ecs).await, "ASIACONTAINER2");
+        assert_eq!(signer_of_next_call(&client, &ecs).await, "ASIACONTAINER3");
     }
+    let logged = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+    assert_eq!(
+        logged.matches("renewing AWS credentials failed").count(),
+        2,
+        "{logged}"
+    );
+    assert!(
+        logged.to_ascii_lowercase().contains("connection refused"),
+        "{logged}"
+    );
 }
 
 #[tokio::test]
