@@ -2,7 +2,7 @@
 //! `ecs-prom discovery` labels ECS targets.
 
 use crate::cluster::DemoTask;
-use serde::Serialize;
+use file_sd::TargetGroup;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -10,15 +10,6 @@ use std::path::Path;
 pub const EXPORTER_JOB: &str = "ecs-exporter";
 /// Job of the demo apps.
 pub const APP_JOB: &str = "demo-app";
-
-/// One file_sd target group: addresses and the labels they share.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct TargetGroup {
-    /// `host:port` of each target.
-    pub targets: Vec<String>,
-    /// Labels added to every series scraped from these targets.
-    pub labels: BTreeMap<String, String>,
-}
 
 /// Two groups per task: its demo app and its exporter sidecar.
 ///
@@ -52,15 +43,14 @@ pub fn target_groups(tasks: &[DemoTask]) -> Vec<TargetGroup> {
     groups
 }
 
-/// Writes `groups` to `path` as a file_sd JSON file: into a temporary file in the same
-/// directory first, then renamed over `path`, so Prometheus never reads half a file.
+/// Writes `groups` to `path` as a file_sd JSON file, replaced atomically so Prometheus never
+/// reads half a file.
 pub fn write_file_sd(path: &Path, groups: &[TargetGroup]) -> std::io::Result<()> {
-    let mut json = serde_json::to_vec_pretty(groups).map_err(std::io::Error::other)?;
-    json.push(b'\n');
-    let mut temporary = path.as_os_str().to_owned();
-    temporary.push(".tmp");
-    std::fs::write(&temporary, json)?;
-    std::fs::rename(&temporary, path)
+    file_sd::write_atomically(
+        path,
+        file_sd::render(groups).as_bytes(),
+        file_sd::PUBLIC_MODE,
+    )
 }
 
 #[cfg(test)]

@@ -5,8 +5,8 @@
 //! where the service has health checking.
 
 use crate::pagination::Pages;
-use crate::target::TargetGroup;
 use aws_api::{AwsClient, AwsError, Service};
+use file_sd::TargetGroup;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;

@@ -5,8 +5,8 @@
 //! for a while.
 
 use crate::pagination::Pages;
-use crate::target::TargetGroup;
 use aws_api::{AwsClient, AwsError, Service};
+use file_sd::TargetGroup;
 use serde::Deserialize;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet, HashMap};

@@ -5,7 +5,6 @@
 
 pub mod cloudmap;
 pub mod ecs;
-pub mod output;
 pub mod pagination;
 pub mod prometheus_config;
 pub mod refresh;
@@ -14,10 +13,10 @@ pub mod snapshot;
 pub mod source;
 pub mod ssm;
 pub mod state;
-pub mod target;
 
 use aws_api::AwsClient;
-use output::FileOutput;
+use file_sd::FileOutput;
+pub use file_sd::TargetGroup;
 use prometheus_config::ConfigSync;
 use refresh::{Discovery, Namespaces};
 use snapshot::Snapshot;
@@ -127,7 +126,7 @@ impl Pipeline {
     /// What to publish before the first refresh: the targets restored from the state file.
     pub fn snapshot(&self) -> Snapshot {
         let targets = self.discovery.targets();
-        let json = target::render(&targets);
+        let json = file_sd::render(&targets);
         Snapshot::of(&self.discovery, targets, json, self.file_counts())
     }
 
@@ -150,7 +149,7 @@ impl Pipeline {
     pub async fn refresh(&mut self) -> (Snapshot, bool) {
         let report = self.discovery.refresh(self.refresh_timeout).await;
         let targets = self.discovery.targets();
-        let json = target::render(&targets);
+        let json = file_sd::render(&targets);
         if let Some(output) = &mut self.output {
             write_targets(output, &self.discovery, &json, targets.len());
         }
@@ -175,7 +174,7 @@ fn write_targets(output: &mut FileOutput, discovery: &Discovery, json: &str, cou
         tracing::warn!(file = %path, "no source has answered yet: the file_sd file is left as it is");
         return;
     }
-    let on_disk = output.current().and_then(target::count).unwrap_or(0);
+    let on_disk = output.current().and_then(file_sd::count).unwrap_or(0);
     if discovery.has_unknown_source() && count < on_disk {
         tracing::warn!(file = %path, targets = count, file_targets = on_disk, "a source has not answered yet: the file_sd file is not made smaller");
         return;

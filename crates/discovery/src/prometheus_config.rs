@@ -4,11 +4,11 @@
 //! configuration kept as a SecureString may hold passwords, so it is written readable by its
 //! owner only unless a mode is given.
 
-use crate::output::{PUBLIC_MODE, SECRET_MODE, write_atomically};
 use crate::ssm::read_parameter;
 use aws_api::AwsClient;
 use aws_api::transport::Http;
 use bytes::Bytes;
+use file_sd::{PUBLIC_MODE, SECRET_MODE, write_atomically};
 use http_body_util::Full;
 use std::path::PathBuf;
 use std::time::Duration;

@@ -160,7 +160,7 @@ async fn status_page(State(shared): State<Shared>) -> Html<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::target::{TargetGroup, render};
+    use file_sd::{TargetGroup, render};
 
     #[tokio::test]
     async fn http_sd_answers_503_until_targets_are_known_then_the_targets() {

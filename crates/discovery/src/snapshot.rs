@@ -3,9 +3,9 @@
 
 use crate::ecs::CacheStats;
 use crate::refresh::{Discovery, SourceKey, SourceStatus};
-use crate::target::TargetGroup;
 use aws_api::AwsClient;
 use exposition::{Family, MetricType};
+use file_sd::TargetGroup;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;

@@ -3,9 +3,9 @@
 //! whenever they change. A discovery restarted while AWS fails starts from what it last
 //! published instead of from nothing.
 
-use crate::output::{PUBLIC_MODE, write_atomically};
 use crate::source::SourceKind;
-use crate::target::TargetGroup;
+use file_sd::TargetGroup;
+use file_sd::{PUBLIC_MODE, write_atomically};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 

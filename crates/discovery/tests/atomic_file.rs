@@ -3,8 +3,8 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use discovery::output::FileOutput;
-use discovery::target::{TargetGroup, render};
+use file_sd::FileOutput;
+use file_sd::{TargetGroup, render};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};

@@ -54,9 +54,7 @@ fn config(dir: &Path) -> Config {
 }
 
 /// Target address -> labels other than `__meta_*`.
-fn plain_labels(
-    targets: &[discovery::target::TargetGroup],
-) -> BTreeMap<String, BTreeMap<String, String>> {
+fn plain_labels(targets: &[file_sd::TargetGroup]) -> BTreeMap<String, BTreeMap<String, String>> {
     targets
         .iter()
         .map(|t| {

@@ -1,5 +1,5 @@
-//! Files discovery writes (the file_sd targets, its state, Prometheus' configuration): each
-//! replaced atomically (a new temporary file with an unpredictable name in the same directory,
+//! Files replaced atomically (file_sd targets, discovery's state, Prometheus' configuration):
+//! each written (a new temporary file with an unpredictable name in the same directory,
 //! flushed, renamed over the old one, then the directory flushed), and the file_sd file only
 //! when it changed, so Prometheus never reads a partial file and is not woken for nothing.
 
@@ -132,7 +132,7 @@ mod tests {
     use super::*;
 
     fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("discovery-{name}-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("file-sd-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("dir");
         dir
