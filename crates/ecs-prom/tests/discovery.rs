@@ -470,3 +470,33 @@ fn endless_pagination_ends_and_a_stuck_source_does_not_hold_up_the_others() {
     // The deadline, not the 30 s attempt timeout, ended the refresh.
     assert!(elapsed < Duration::from_secs(10), "took {elapsed:?}");
 }
+
+#[test]
+fn configuration_errors_read_as_one_sentence() {
+    for (args, expected) in [
+        (
+            vec![],
+            "nothing to discover: give --cloudmap.namespace, --cloudmap.namespaces-parameter or --ecs.cluster (or the seed's",
+        ),
+        (
+            vec![
+                "--cloudmap.namespace",
+                "a",
+                "--cloudmap.namespaces-parameter",
+                "p",
+            ],
+            "either by name (--cloudmap.namespace) or through an SSM parameter (--cloudmap.namespaces-parameter \"p\"), not both",
+        ),
+    ] {
+        let output = Command::new(BINARY)
+            .arg("discovery")
+            .args(&args)
+            .env_clear()
+            .output()
+            .expect("runs");
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(expected), "{stderr}");
+        assert!(!stderr.contains("  "), "a run of spaces in: {stderr}");
+    }
+}

@@ -4,9 +4,12 @@
 //! `--web.config.file` ([`config`]: TLS, basic auth, response headers), and one bounded HTTP
 //! client ([`client`]: deadline, body size limit, chosen headers, no redirects).
 
+mod auth;
 pub mod client;
 pub mod config;
 pub mod serve;
+pub mod tls;
 
 pub use config::{WebConfig, WebConfigError};
+pub use tls::TlsServer;
 pub use serve::{ServeOptions, listen_addresses, serve};
