@@ -225,3 +225,197 @@ fn unauthorized() -> Response {
     headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     response
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use crate::WebConfig;
+    use axum::body::Body;
+    use axum::routing::get;
+    use http::Request as HttpRequest;
+    use tower_service::Service;
+
+    /// Cheap (cost 4) hashes keep the tests fast; the cost changes nothing else.
+    fn hash(password: &str, cost: u32) -> String {
+        bcrypt::hash_with_salt(password, cost, [3u8; 16])
+            .unwrap()
+            .format_for_version(bcrypt::Version::TwoY)
+    }
+
+    fn basic(user: &str, password: &str) -> HeaderValue {
+        let encoded =
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        HeaderValue::from_str(&format!("Basic {encoded}")).unwrap()
+    }
+
+    fn users() -> BTreeMap<String, String> {
+        BTreeMap::from([
+            ("alice".to_owned(), hash("wonderland", 4)),
+            ("bob".to_owned(), hash("builder", 5)),
+        ])
+    }
+
+    #[tokio::test]
+    async fn right_wrong_and_unknown_users() {
+        let auth = BasicAuth::new(&users()).unwrap();
+        assert!(auth.check(Some(&basic("alice", "wonderland"))).await);
+        assert!(auth.check(Some(&basic("bob", "builder"))).await);
+        assert!(!auth.check(Some(&basic("alice", "builder"))).await);
+        assert!(!auth.check(Some(&basic("carol", "wonderland"))).await);
+        assert!(!auth.check(Some(&basic("alice", ""))).await);
+        assert!(!auth.check(None).await);
+        // Go's parsing: scheme in any case, the password may contain colons.
+        let colon = BasicAuth::new(&BTreeMap::from([("u".to_owned(), hash("a:b", 4))])).unwrap();
+        let lower = HeaderValue::from_str(&format!(
+            "basic {}",
+            base64::engine::general_purpose::STANDARD.encode("u:a:b")
+        ))
+        .unwrap();
+        assert!(colon.check(Some(&lower)).await);
+        for bad in ["Bearer abc", "Basic !!!", "Basic", "Basic dXNlcg=="] {
+            assert!(!auth.check(Some(&HeaderValue::from_static(bad))).await, "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn unknown_users_cost_a_bcrypt_at_the_highest_configured_cost() {
+        let auth = BasicAuth::new(&users()).unwrap();
+        let dummy: bcrypt::HashParts = auth.dummy_hash.parse().unwrap();
+        assert_eq!(dummy.get_cost(), 5);
+        let none = BasicAuth::new(&BTreeMap::new()).unwrap();
+        let dummy: bcrypt::HashParts = none.dummy_hash.parse().unwrap();
+        assert_eq!(dummy.get_cost(), DEFAULT_DUMMY_COST);
+    }
+
+    #[tokio::test]
+    async fn only_successes_are_cached_and_without_the_password() {
+        let auth = BasicAuth::new(&users()).unwrap();
+        assert!(!auth.check(Some(&basic("alice", "nope"))).await);
+        assert!(!auth.check(Some(&basic("nobody", "nope"))).await);
+        assert_eq!(auth.cache_len(), 0);
+        assert!(auth.check(Some(&basic("alice", "wonderland"))).await);
+        assert_eq!(auth.cache_len(), 1);
+        assert!(auth.check(Some(&basic("alice", "wonderland"))).await);
+        assert_eq!(auth.cache_len(), 1);
+        let key = cache_key(b"alice", &auth.users[b"alice".as_slice()], b"wonderland");
+        assert!(auth.cached(&key));
+        // A cached success does not make a wrong password pass.
+        assert!(!auth.check(Some(&basic("alice", "wonderland!"))).await);
+        assert!(auth.check(Some(&basic("bob", "builder"))).await);
+        assert_eq!(auth.cache_len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_cached_success_skips_bcrypt() {
+        // Cost 12 takes a visible time; once cached, a thousand checks take less than one.
+        let users = BTreeMap::from([("slow".to_owned(), hash("pw", 12))]);
+        let auth = BasicAuth::new(&users).unwrap();
+        let started = std::time::Instant::now();
+        assert!(auth.check(Some(&basic("slow", "pw"))).await);
+        let first = started.elapsed();
+        let started = std::time::Instant::now();
+        for _ in 0..1000 {
+            assert!(auth.check(Some(&basic("slow", "pw"))).await);
+        }
+        assert!(started.elapsed() < first, "{:?} vs {first:?}", started.elapsed());
+    }
+
+    async fn call(router: &mut axum::Router, auth: Option<HeaderValue>, path: &str) -> Response {
+        let mut request = HttpRequest::get(path);
+        if let Some(auth) = auth {
+            request = request.header(AUTHORIZATION, auth);
+        }
+        router
+            .call(request.body(Body::empty()).unwrap())
+            .await
+            .unwrap()
+    }
+
+    async fn body(response: Response) -> String {
+        let bytes = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    fn router(yaml: &str) -> axum::Router {
+        let dir = std::env::temp_dir();
+        let path = dir.join(format!("ecs-prom-web-auth-{}.yml", std::process::id()));
+        let web = WebConfig::parse(yaml, &path, &dir).unwrap();
+        web.apply(
+            axum::Router::new()
+                .route("/metrics", get(|| async { "up 1\n" }))
+                .route(
+                    "/framed",
+                    get(|| async { ([("x-frame-options", "sameorigin")], "framed") }),
+                ),
+        )
+    }
+
+    #[tokio::test]
+    async fn the_router_answers_401_with_www_authenticate_and_the_headers() {
+        let yaml = format!(
+            "basic_auth_users:\n  alice: {}\nhttp_server_config:\n  headers:\n    X-Frame-Options: deny\n    Strict-Transport-Security: max-age=60\n",
+            hash("wonderland", 4)
+        );
+        let mut router = router(&yaml);
+
+        let ok = call(&mut router, Some(basic("alice", "wonderland")), "/metrics").await;
+        assert_eq!(ok.status(), StatusCode::OK);
+        assert_eq!(ok.headers()["x-frame-options"], "deny");
+        assert_eq!(ok.headers()["strict-transport-security"], "max-age=60");
+        assert!(ok.headers().get(WWW_AUTHENTICATE).is_none());
+        assert_eq!(body(ok).await, "up 1\n");
+
+        for auth in [
+            None,
+            Some(basic("alice", "rabbit")),
+            Some(basic("mallory", "wonderland")),
+        ] {
+            let denied = call(&mut router, auth.clone(), "/metrics").await;
+            assert_eq!(denied.status(), StatusCode::UNAUTHORIZED, "{auth:?}");
+            assert_eq!(denied.headers()[WWW_AUTHENTICATE], "Basic");
+            assert_eq!(denied.headers()["x-frame-options"], "deny");
+            assert_eq!(body(denied).await, "Unauthorized\n");
+        }
+
+        // Unknown paths are behind the password too, and still get the headers.
+        let missing = call(&mut router, None, "/nothing").await;
+        assert_eq!(missing.status(), StatusCode::UNAUTHORIZED);
+        let missing = call(&mut router, Some(basic("alice", "wonderland")), "/nothing").await;
+        assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+        assert_eq!(missing.headers()["x-frame-options"], "deny");
+
+        // A header the handler sets itself is left alone.
+        let framed = call(&mut router, Some(basic("alice", "wonderland")), "/framed").await;
+        assert_eq!(framed.headers()["x-frame-options"], "sameorigin");
+    }
+
+    #[tokio::test]
+    async fn headers_alone_need_no_password() {
+        let mut router =
+            router("http_server_config:\n  headers:\n    X-Content-Type-Options: nosniff\n");
+        let ok = call(&mut router, None, "/metrics").await;
+        assert_eq!(ok.status(), StatusCode::OK);
+        assert_eq!(ok.headers()[X_CONTENT_TYPE_OPTIONS], "nosniff");
+    }
+
+    #[test]
+    fn header_rules() {
+        let ok = response_headers(&BTreeMap::from([
+            ("X-XSS-Protection".to_owned(), "0".to_owned()),
+            ("Content-Security-Policy".to_owned(), "default-src 'none'".to_owned()),
+        ]))
+        .unwrap();
+        assert_eq!(ok.len(), 2);
+        let bad = response_headers(&BTreeMap::from([(
+            "Strict-Transport-Security".to_owned(),
+            "max-age=1\nX-Evil: 1".to_owned(),
+        )]))
+        .unwrap_err();
+        assert!(bad.contains("Strict-Transport-Security"), "{bad}");
+    }
+}

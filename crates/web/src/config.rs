@@ -103,7 +103,7 @@ impl WebConfig {
 
     /// Checks `text` as the content of the file at `path`; files it names are looked up in
     /// `dir`.
-    fn parse(text: &str, path: &Path, dir: &Path) -> Result<WebConfig, WebConfigError> {
+    pub(crate) fn parse(text: &str, path: &Path, dir: &Path) -> Result<WebConfig, WebConfigError> {
         let invalid = |field: &str, reason: String| WebConfigError::Invalid {
             path: path.to_owned(),
             field: field.to_owned(),
@@ -183,5 +183,432 @@ impl WebConfig {
     /// HTTP/1.1 only.
     pub fn http2(&self) -> bool {
         self.http2
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use crate::test_pki::Pki;
+
+    /// Writes `yaml` as `web.yml` beside the certificates and loads it.
+    fn load(pki: &Pki, yaml: &str) -> Result<WebConfig, WebConfigError> {
+        WebConfig::load(&pki.write("web.yml", yaml))
+    }
+
+    /// The field an `Invalid` error names, and its whole message.
+    fn invalid_field(result: Result<WebConfig, WebConfigError>) -> (String, String) {
+        match result {
+            Err(error @ WebConfigError::Invalid { .. }) => {
+                let message = error.to_string();
+                let WebConfigError::Invalid { field, .. } = error else {
+                    unreachable!()
+                };
+                (field, message)
+            }
+            other => panic!("expected an Invalid error, got {other:?}"),
+        }
+    }
+
+    fn parse_error(result: Result<WebConfig, WebConfigError>) -> String {
+        match result {
+            Err(WebConfigError::Parse { source, .. }) => {
+                source.to_string()
+            }
+            other => panic!("expected a Parse error, got {other:?}"),
+        }
+    }
+
+    const TLS: &str = "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n";
+
+    // A cost-4 bcrypt hash of "secret" (cheap for tests).
+    fn hash(password: &str) -> String {
+        bcrypt::hash_with_salt(password, 4, [1u8; 16])
+            .unwrap()
+            .format_for_version(bcrypt::Version::TwoY)
+    }
+
+    #[test]
+    fn an_empty_file_changes_nothing() {
+        let pki = Pki::new("empty");
+        for text in ["", "\n# only a comment\n", "{}"] {
+            let web = load(&pki, text).unwrap();
+            assert!(web.tls().is_none(), "{text:?}");
+            assert!(!web.has_basic_auth());
+            assert!(web.headers.is_empty());
+            assert!(web.http2());
+        }
+    }
+
+    #[test]
+    fn every_field_is_read() {
+        let pki = Pki::standard("every-field");
+        let yaml = format!(
+            "tls_server_config:
+  cert_file: server.pem
+  key_file: server.key
+  client_auth_type: RequireAndVerifyClientCert
+  client_ca_file: ca.pem
+  cipher_suites:
+    - TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+    - TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256
+    - TLS_AES_128_GCM_SHA256
+  curve_preferences: [X25519, CurveP256]
+  min_version: TLS12
+  max_version: TLS13
+  prefer_server_cipher_suites: false
+  client_allowed_sans: [scraper.example, 10.0.0.1]
+http_server_config:
+  http2: false
+  headers:
+    Strict-Transport-Security: max-age=31536000
+    X-Content-Type-Options: nosniff
+    X-Frame-Options: deny
+    X-XSS-Protection: 1; mode=block
+    Content-Security-Policy: default-src 'self'
+basic_auth_users:
+  alice: {}
+  bob: {}
+",
+            hash("a"),
+            hash("b")
+        );
+        let web = load(&pki, &yaml).unwrap();
+        let tls = web.tls().expect("TLS is on");
+        let config = tls.server_config();
+        assert!(!config.ignore_client_order);
+        assert_eq!(config.alpn_protocols, vec![b"http/1.1".to_vec()]);
+        let suites: Vec<_> = config
+            .crypto_provider()
+            .cipher_suites
+            .iter()
+            .filter(|s| s.version() == &rustls::version::TLS12)
+            .map(|s| s.suite().as_str().unwrap_or("?"))
+            .collect();
+        assert_eq!(
+            suites,
+            [
+                "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+                "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256"
+            ]
+        );
+        // TLS 1.3 suites are not configurable, as in Go: all three stay.
+        assert_eq!(
+            config
+                .crypto_provider()
+                .cipher_suites
+                .iter()
+                .filter(|s| s.version() == &rustls::version::TLS13)
+                .count(),
+            3
+        );
+        let groups: Vec<_> = config
+            .crypto_provider()
+            .kx_groups
+            .iter()
+            .map(|g| g.name())
+            .collect();
+        assert_eq!(
+            groups,
+            [rustls::NamedGroup::X25519, rustls::NamedGroup::secp256r1]
+        );
+        assert!(web.has_basic_auth());
+        assert!(!web.http2());
+        let names: Vec<_> = web.headers.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "content-security-policy",
+                "strict-transport-security",
+                "x-content-type-options",
+                "x-frame-options",
+                "x-xss-protection"
+            ]
+        );
+    }
+
+    #[test]
+    fn inline_cert_key_and_client_ca_are_read() {
+        let pki = Pki::standard("inline");
+        let indent = |bytes: Vec<u8>| {
+            String::from_utf8(bytes)
+                .unwrap()
+                .lines()
+                .map(|l| format!("    {l}\n"))
+                .collect::<String>()
+        };
+        let yaml = format!(
+            "tls_server_config:\n  cert: |\n{}  key: |\n{}  client_ca: |\n{}  client_auth_type: RequireAndVerifyClientCert\n",
+            indent(pki.read("server.pem")),
+            indent(pki.read("server.key")),
+            indent(pki.read("ca.pem")),
+        );
+        assert!(load(&pki, &yaml).unwrap().tls().is_some());
+    }
+
+    #[test]
+    fn files_are_relative_to_the_configuration_files_directory() {
+        let pki = Pki::standard("relative");
+        std::fs::create_dir(pki.path("conf")).unwrap();
+        std::fs::rename(pki.path("server.pem"), pki.path("conf/server.pem")).unwrap();
+        std::fs::rename(pki.path("server.key"), pki.path("conf/server.key")).unwrap();
+        let path = pki.write("conf/web.yml", TLS);
+        // Loaded from elsewhere: the files are still found beside web.yml.
+        assert!(WebConfig::load(&path).unwrap().tls().is_some());
+        // Absolute paths stay as written.
+        let absolute = format!(
+            "tls_server_config:\n  cert_file: {}\n  key_file: {}\n",
+            pki.path("conf/server.pem").display(),
+            pki.path("conf/server.key").display()
+        );
+        assert!(load(&pki, &absolute).unwrap().tls().is_some());
+        // Relative to the file, not to the working directory: from the parent they are missing.
+        let (field, message) = invalid_field(load(&pki, TLS));
+        assert_eq!(field, "tls_server_config.cert_file");
+        assert!(
+            message.contains(&pki.path("server.pem").display().to_string()),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_errors_naming_the_field() {
+        let pki = Pki::new("unknown");
+        let message = parse_error(load(&pki, "tls_server_confg: {}\n"));
+        assert!(message.contains("tls_server_confg"), "{message}");
+        let message = parse_error(load(&pki, "tls_server_config:\n  certfile: a.pem\n"));
+        assert!(message.contains("certfile"), "{message}");
+        let message = parse_error(load(&pki, "http_server_config:\n  header: {}\n"));
+        assert!(message.contains("header"), "{message}");
+        let message = parse_error(load(&pki, "http_server_config:\n  http2: maybe\n"));
+        assert!(message.contains("http2") || message.contains("bool"), "{message}");
+        let message = parse_error(load(&pki, "basic_auth_users: [alice]\n"));
+        assert!(!message.is_empty());
+    }
+
+    #[test]
+    fn rate_limit_is_refused_by_name() {
+        let pki = Pki::new("rate-limit");
+        let (field, _) = invalid_field(load(&pki, "rate_limit:\n  interval: 1s\n  burst: 5\n"));
+        assert_eq!(field, "rate_limit");
+    }
+
+    #[test]
+    fn a_missing_file_is_a_read_error() {
+        let error = WebConfig::load(Path::new("/nonexistent/web.yml")).unwrap_err();
+        assert!(matches!(error, WebConfigError::Read { .. }), "{error:?}");
+    }
+
+    #[test]
+    fn tls_without_its_certificate_or_key_is_an_error() {
+        let pki = Pki::standard("missing");
+        let (field, message) =
+            invalid_field(load(&pki, "tls_server_config:\n  key_file: server.key\n"));
+        assert_eq!(field, "tls_server_config.cert_file");
+        assert!(message.contains("missing one of cert or cert_file"), "{message}");
+        let (field, _) = invalid_field(load(&pki, "tls_server_config:\n  cert_file: server.pem\n"));
+        assert_eq!(field, "tls_server_config.key_file");
+        // A key that is not the certificate's.
+        let (field, message) = invalid_field(load(
+            &pki,
+            "tls_server_config:\n  cert_file: server.pem\n  key_file: client.key\n",
+        ));
+        assert_eq!(field, "tls_server_config.cert_file");
+        assert!(message.contains("client.key"), "{message}");
+        // A certificate file without a certificate.
+        let (field, message) = invalid_field(load(
+            &pki,
+            "tls_server_config:\n  cert_file: server.key\n  key_file: server.key\n",
+        ));
+        assert_eq!(field, "tls_server_config.cert_file");
+        assert!(message.contains("CERTIFICATE"), "{message}");
+    }
+
+    #[test]
+    fn fields_that_do_not_turn_tls_on_leave_plain_http() {
+        let pki = Pki::new("no-tls");
+        let web = load(&pki, "tls_server_config:\n  min_version: TLS13\n").unwrap();
+        assert!(web.tls().is_none());
+    }
+
+    #[test]
+    fn client_auth_types() {
+        let pki = Pki::standard("client-auth");
+        for (policy, ca, expected) in [
+            ("NoClientCert", false, "NoClientCert"),
+            ("RequestClientCert", false, "RequestClientCert"),
+            ("RequireAnyClientCert", false, "RequireAnyClientCert"),
+            ("RequireClientCert", false, "RequireAnyClientCert"),
+            ("VerifyClientCertIfGiven", true, "VerifyClientCertIfGiven"),
+            ("RequireAndVerifyClientCert", true, "RequireAndVerifyClientCert"),
+            ("RequestClientCert", true, "RequestClientCert"),
+        ] {
+            let yaml = format!(
+                "{TLS}  client_auth_type: {policy}\n{}",
+                if ca { "  client_ca_file: ca.pem\n" } else { "" }
+            );
+            let tls = load(&pki, &yaml).unwrap().tls().unwrap();
+            assert_eq!(tls.client_auth_name(), expected);
+        }
+
+        let (field, message) =
+            invalid_field(load(&pki, &format!("{TLS}  client_auth_type: Always\n")));
+        assert_eq!(field, "tls_server_config.client_auth_type");
+        assert!(message.contains("\"Always\""), "{message}");
+
+        let (field, message) = invalid_field(load(&pki, &format!("{TLS}  client_ca_file: ca.pem\n")));
+        assert_eq!(field, "tls_server_config.client_auth_type");
+        assert!(message.contains("without a client auth policy"), "{message}");
+
+        let (field, _) = invalid_field(load(
+            &pki,
+            &format!("{TLS}  client_auth_type: RequireAndVerifyClientCert\n"),
+        ));
+        assert_eq!(field, "tls_server_config.client_ca_file");
+
+        let (field, message) = invalid_field(load(
+            &pki,
+            &format!(
+                "{TLS}  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: server.key\n"
+            ),
+        ));
+        assert_eq!(field, "tls_server_config.client_ca_file");
+        assert!(message.contains("no usable CA certificate"), "{message}");
+    }
+
+    #[test]
+    fn client_allowed_sans_needs_a_required_certificate_and_a_name_rustls_can_match() {
+        let pki = Pki::standard("sans");
+        let (field, message) = invalid_field(load(
+            &pki,
+            &format!(
+                "{TLS}  client_auth_type: VerifyClientCertIfGiven\n  client_ca_file: ca.pem\n  client_allowed_sans: [scraper.example]\n"
+            ),
+        ));
+        assert_eq!(field, "tls_server_config.client_allowed_sans");
+        assert!(message.contains("RequireAnyClientCert"), "{message}");
+        let (field, message) = invalid_field(load(
+            &pki,
+            &format!(
+                "{TLS}  client_auth_type: RequireAnyClientCert\n  client_allowed_sans: [\"scraper@example.com\"]\n"
+            ),
+        ));
+        assert_eq!(field, "tls_server_config.client_allowed_sans");
+        assert!(message.contains("scraper@example.com"), "{message}");
+    }
+
+    #[test]
+    fn versions() {
+        let pki = Pki::standard("versions");
+        let with = |min: &str, max: &str| {
+            let mut yaml = TLS.to_owned();
+            if !min.is_empty() {
+                yaml.push_str(&format!("  min_version: {min}\n"));
+            }
+            if !max.is_empty() {
+                yaml.push_str(&format!("  max_version: {max}\n"));
+            }
+            load(&pki, &yaml)
+        };
+        let versions = |web: WebConfig| {
+            let tls = web.tls().unwrap();
+            [rustls::ProtocolVersion::TLSv1_2, rustls::ProtocolVersion::TLSv1_3]
+                .iter()
+                .map(|v| tls.versions().contains(v))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(versions(with("", "").unwrap()), [true, true]);
+        assert_eq!(versions(with("TLS13", "").unwrap()), [false, true]);
+        assert_eq!(versions(with("", "TLS12").unwrap()), [true, false]);
+        for (min, max, field, words) in [
+            ("TLS10", "", "min_version", "TLS 1.2 and 1.3 only"),
+            ("TLS11", "", "min_version", "TLS 1.2 and 1.3 only"),
+            ("", "TLS11", "max_version", "TLS 1.2 and 1.3 only"),
+            ("TLS14", "", "min_version", "unknown TLS version"),
+            ("TLS13", "TLS12", "min_version", "above max_version"),
+        ] {
+            let (got, message) = invalid_field(with(min, max));
+            assert_eq!(got, format!("tls_server_config.{field}"), "{min} {max}");
+            assert!(message.contains(words), "{message}");
+        }
+    }
+
+    #[test]
+    fn cipher_suites_and_curves_rustls_lacks_are_refused_by_name() {
+        let pki = Pki::standard("suites");
+        let (field, message) = invalid_field(load(
+            &pki,
+            &format!("{TLS}  cipher_suites: [TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA]\n"),
+        ));
+        assert_eq!(field, "tls_server_config.cipher_suites");
+        assert!(message.contains("not implemented by rustls"), "{message}");
+        let (_, message) = invalid_field(load(&pki, &format!("{TLS}  cipher_suites: [TLS_FAST]\n")));
+        assert!(message.contains("unknown cipher suite"), "{message}");
+        let (field, message) =
+            invalid_field(load(&pki, &format!("{TLS}  curve_preferences: [CurveP521]\n")));
+        assert_eq!(field, "tls_server_config.curve_preferences");
+        assert!(message.contains("CurveP521"), "{message}");
+        let (_, message) =
+            invalid_field(load(&pki, &format!("{TLS}  curve_preferences: [Curve25519x]\n")));
+        assert!(message.contains("unknown curve"), "{message}");
+        // Only RSA-key suites with an ECDSA certificate: no suite can ever be used with TLS 1.2
+        // alone, which rustls itself reports at the first handshake; with TLS 1.3 it is fine.
+        assert!(
+            load(
+                &pki,
+                &format!("{TLS}  cipher_suites: [TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384]\n")
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn basic_auth_users_need_bcrypt_hashes() {
+        let pki = Pki::new("users");
+        let (field, message) = invalid_field(load(
+            &pki,
+            &format!("basic_auth_users:\n  alice: {}\n  bob: plaintext\n", hash("a")),
+        ));
+        assert_eq!(field, "basic_auth_users.bob");
+        assert!(message.contains("not a bcrypt hash"), "{message}");
+        // An empty map is no basic auth, as in exporter-toolkit.
+        assert!(!load(&pki, "basic_auth_users: {}\n").unwrap().has_basic_auth());
+    }
+
+    #[test]
+    fn only_exporter_toolkits_headers_and_values_are_allowed() {
+        let pki = Pki::new("headers");
+        let (field, message) = invalid_field(load(
+            &pki,
+            "http_server_config:\n  headers:\n    Server: ecs-prom\n",
+        ));
+        assert_eq!(field, "http_server_config.headers");
+        assert!(message.contains("\"Server\" can not be configured"), "{message}");
+        let (_, message) = invalid_field(load(
+            &pki,
+            "http_server_config:\n  headers:\n    X-Frame-Options: allow\n",
+        ));
+        assert!(message.contains("X-Frame-Options"), "{message}");
+        let (_, message) = invalid_field(load(
+            &pki,
+            "http_server_config:\n  headers:\n    X-Content-Type-Options: sniff\n",
+        ));
+        assert!(message.contains("nosniff"), "{message}");
+        // Names are matched exactly, as exporter-toolkit's map lookup does.
+        assert!(
+            load(
+                &pki,
+                "http_server_config:\n  headers:\n    x-frame-options: deny\n"
+            )
+            .is_err()
+        );
+        let web = load(
+            &pki,
+            "http_server_config:\n  headers:\n    X-Frame-Options: sameorigin\n",
+        )
+        .unwrap();
+        assert_eq!(web.headers[0].1, "sameorigin");
     }
 }

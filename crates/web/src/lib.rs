@@ -8,6 +8,8 @@ mod auth;
 pub mod client;
 pub mod config;
 pub mod serve;
+#[cfg(test)]
+mod test_pki;
 pub mod tls;
 
 pub use config::{WebConfig, WebConfigError};

@@ -39,6 +39,11 @@ const PLAIN_HTTP_DRAIN: Duration = Duration::from_millis(500);
 /// connection its handshake, with the certificate as it is on disk at that moment.
 pub struct TlsServer {
     acceptor: TlsAcceptor,
+    /// Kept for tests: rustls does not show a configuration's verifier or versions.
+    #[cfg_attr(not(test), allow(dead_code))]
+    client_auth: ClientAuth,
+    #[cfg_attr(not(test), allow(dead_code))]
+    versions: Vec<rustls::ProtocolVersion>,
 }
 
 impl std::fmt::Debug for TlsServer {
@@ -73,6 +78,16 @@ impl TlsServer {
     /// The rustls configuration, for servers that drive rustls themselves.
     pub fn server_config(&self) -> Arc<ServerConfig> {
         self.acceptor.config().clone()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn client_auth_name(&self) -> String {
+        format!("{:?}", self.client_auth)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn versions(&self) -> &[rustls::ProtocolVersion] {
+        &self.versions
     }
 }
 
@@ -538,6 +553,7 @@ pub(crate) fn build(
         }),
     };
 
+    let version_numbers = versions.iter().map(|v| v.version).collect();
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&versions)
         .map_err(|e| invalid("cipher_suites", format!("no usable cipher suite: {e}")))?
@@ -550,6 +566,8 @@ pub(crate) fn build(
 
     Ok(Some(TlsServer {
         acceptor: TlsAcceptor::from(Arc::new(config)),
+        client_auth,
+        versions: version_numbers,
     }))
 }
 
@@ -658,19 +676,19 @@ fn client_roots(raw: &RawTlsConfig, dir: &Path) -> Result<Option<RootCertStore>,
         (None, Some(text)) => ("client_ca", PemSource::Inline(text.to_owned())),
         (None, None) => return Ok(None),
     };
-    let pem = source
-        .read()
-        .map_err(|e| (field, format!("{}: {e}", source.describe(field))))?;
+    // The field is already named by the error; only the path is worth adding.
+    let what = match &source {
+        PemSource::File(path) => format!("{}: ", path.display()),
+        PemSource::Inline(_) => String::new(),
+    };
+    let pem = source.read().map_err(|e| (field, format!("{what}{e}")))?;
     let certs = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| (field, format!("{}: {e}", source.describe(field))))?;
+        .map_err(|e| (field, format!("{what}{e}")))?;
     let mut roots = RootCertStore::empty();
     let (added, _ignored) = roots.add_parsable_certificates(certs);
     if added == 0 {
-        return Err((
-            field,
-            format!("{}: no usable CA certificate", source.describe(field)),
-        ));
+        return Err((field, format!("{what}no usable CA certificate")));
     }
     Ok(Some(roots))
 }
