@@ -1,14 +1,12 @@
 //! One HTTP exchange with a deadline and a response size limit, over HTTPS (AWS) or plain
-//! HTTP (loopback test servers, the ECS and EC2 credential endpoints).
+//! HTTP (loopback test servers, the ECS and EC2 credential endpoints), through `web`'s bounded
+//! client; what aws-api adds is its own limit and its errors.
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use http_body_util::{BodyExt, Full};
 use std::error::Error as StdError;
 use std::time::Duration;
+use web::client::{Client, ClientError};
 
 /// The largest AWS response accepted: a page of 100 described tasks is a few hundred KiB.
 pub const MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
@@ -30,6 +28,22 @@ pub enum TransportError {
     Body(#[source] Box<dyn StdError + Send + Sync>),
 }
 
+impl From<ClientError> for TransportError {
+    fn from(error: ClientError) -> Self {
+        match error {
+            ClientError::Timeout { timeout, .. } => TransportError::Timeout(timeout),
+            ClientError::TooLarge { limit, .. } => TransportError::TooLarge(limit),
+            ClientError::Body { source, .. } => TransportError::Body(source),
+            // The transport's own error, without the URL: a caller names the operation, and a
+            // presigned or credential URL stays out of the logs.
+            ClientError::Connect { source, .. } | ClientError::Request { source, .. } => {
+                TransportError::Request(source)
+            }
+            other => TransportError::Request(Box::new(other)),
+        }
+    }
+}
+
 /// A complete answer.
 #[derive(Debug)]
 pub struct Reply {
@@ -42,28 +56,17 @@ pub struct Reply {
 }
 
 /// A pooled HTTP/1.1 client for HTTPS and plain HTTP URLs.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Http {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: Client,
 }
 
 impl Http {
     /// A client whose connections are set up within `connect_timeout`.
     pub fn new(connect_timeout: Duration) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(connect_timeout));
-        connector.set_nodelay(true);
-        connector.enforce_http(false);
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_webpki_roots()
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(connector);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .pool_max_idle_per_host(8)
-            .build(https);
-        Http { client }
+        Http {
+            client: Client::new(connect_timeout).with_max_body_bytes(MAX_RESPONSE_BYTES),
+        }
     }
 
     /// Sends `request` and reads the whole answer within `timeout`.
@@ -72,37 +75,22 @@ impl Http {
         request: http::Request<Full<Bytes>>,
         timeout: Duration,
     ) -> Result<Reply, TransportError> {
-        tokio::time::timeout(timeout, self.send_unbounded(request))
-            .await
-            .unwrap_or(Err(TransportError::Timeout(timeout)))
-    }
-
-    async fn send_unbounded(
-        &self,
-        request: http::Request<Full<Bytes>>,
-    ) -> Result<Reply, TransportError> {
+        let (parts, body) = request.into_parts();
+        // A `Full` body is already in memory: collecting it neither waits nor fails.
+        let body = match body.collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(never) => match never {},
+        };
         let response = self
             .client
-            .request(request)
-            .await
-            .map_err(|e| TransportError::Request(e.into()))?;
-        let status = response.status().as_u16();
-        let (parts, body) = response.into_parts();
-        let body = Limited::new(body, MAX_RESPONSE_BYTES)
-            .collect()
-            .await
-            .map_err(|source| {
-                if source.is::<http_body_util::LengthLimitError>() {
-                    TransportError::TooLarge(MAX_RESPONSE_BYTES)
-                } else {
-                    TransportError::Body(source)
-                }
-            })?
-            .to_bytes();
+            .prepare(http::Request::from_parts(parts, body))
+            .timeout(timeout)
+            .send()
+            .await?;
         Ok(Reply {
-            status,
-            headers: parts.headers,
-            body,
+            status: response.status.as_u16(),
+            headers: response.headers,
+            body: response.body,
         })
     }
 }

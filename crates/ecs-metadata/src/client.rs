@@ -1,14 +1,10 @@
-//! An HTTP client for the metadata endpoint: every request has a deadline and every
-//! response body a size limit, so a stuck or misbehaving endpoint cannot stall a scrape or
+//! The metadata endpoint's client: its base URL, its paths and `Accept: application/json`
+//! over the shared bounded client, so a stuck or misbehaving endpoint cannot stall a scrape or
 //! exhaust memory.
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty, Limited};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
-use std::error::Error as StdError;
 use std::time::Duration;
+use web::client::{Client, ClientError};
 
 /// Paths under the endpoint's base URL.
 pub mod paths {
@@ -39,23 +35,9 @@ pub struct InvalidBaseUrl {
 /// Why a document could not be fetched.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
-    /// The request could not be sent or the connection failed.
-    #[error("GET {url} failed")]
-    Request {
-        /// The URL requested.
-        url: String,
-        /// The transport error.
-        #[source]
-        source: Box<dyn StdError + Send + Sync>,
-    },
-    /// No complete answer arrived within the timeout.
-    #[error("GET {url} got no complete answer within {timeout:?}")]
-    Timeout {
-        /// The URL requested.
-        url: String,
-        /// The timeout in force.
-        timeout: Duration,
-    },
+    /// No complete answer: the connection, the deadline, the size limit or the body failed.
+    #[error(transparent)]
+    Http(#[from] ClientError),
     /// The endpoint answered with a status other than 200.
     #[error("GET {url} answered HTTP {status}: {body}")]
     Status {
@@ -66,32 +48,13 @@ pub enum FetchError {
         /// The start of the response body, for the operator.
         body: String,
     },
-    /// The body was larger than the limit.
-    #[error("GET {url} answered with a body larger than {limit} bytes")]
-    TooLarge {
-        /// The URL requested.
-        url: String,
-        /// The limit in force.
-        limit: usize,
-    },
-    /// The body could not be read to its end (for example a truncated response).
-    #[error("GET {url}: reading the response body failed")]
-    Body {
-        /// The URL requested.
-        url: String,
-        /// The transport error.
-        #[source]
-        source: Box<dyn StdError + Send + Sync>,
-    },
 }
 
 /// Fetches documents from one metadata endpoint.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct MetadataClient {
     base_url: String,
-    timeout: Duration,
-    max_body_bytes: usize,
-    http: Client<HttpConnector, Empty<Bytes>>,
+    http: Client,
 }
 
 impl MetadataClient {
@@ -118,24 +81,15 @@ impl MetadataClient {
         if uri.query().is_some() {
             return Err(invalid("it must not have a query string"));
         }
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(timeout));
-        connector.set_nodelay(true);
-        let http = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .pool_max_idle_per_host(4)
-            .build(connector);
         Ok(MetadataClient {
             base_url: base_url.trim_end_matches('/').to_owned(),
-            timeout,
-            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-            http,
+            http: Client::new(timeout).with_max_body_bytes(DEFAULT_MAX_BODY_BYTES),
         })
     }
 
     /// Replaces the response size limit.
     pub fn with_max_body_bytes(mut self, limit: usize) -> Self {
-        self.max_body_bytes = limit;
+        self.http = self.http.with_max_body_bytes(limit);
         self
     }
 
@@ -148,64 +102,24 @@ impl MetadataClient {
     /// timeout.
     pub async fn fetch(&self, path: &str) -> Result<Bytes, FetchError> {
         let url = format!("{}{}", self.base_url, path);
-        match tokio::time::timeout(self.timeout, self.fetch_unbounded(&url)).await {
-            Ok(result) => result,
-            Err(_) => Err(FetchError::Timeout {
-                url,
-                timeout: self.timeout,
-            }),
-        }
-    }
-
-    async fn fetch_unbounded(&self, url: &str) -> Result<Bytes, FetchError> {
-        let request = http::Request::get(url)
-            .header(
-                http::header::USER_AGENT,
-                concat!("ecs-prom/", env!("CARGO_PKG_VERSION")),
-            )
-            .header(http::header::ACCEPT, "application/json")
-            .body(Empty::new())
-            .map_err(|e| FetchError::Request {
-                url: url.to_owned(),
-                source: e.into(),
-            })?;
         let response = self
             .http
-            .request(request)
-            .await
-            .map_err(|e| FetchError::Request {
-                url: url.to_owned(),
-                source: e.into(),
-            })?;
-        let status = response.status();
-        let body = Limited::new(response.into_body(), self.max_body_bytes)
-            .collect()
-            .await
-            .map_err(|source| {
-                if source.is::<http_body_util::LengthLimitError>() {
-                    FetchError::TooLarge {
-                        url: url.to_owned(),
-                        limit: self.max_body_bytes,
-                    }
-                } else {
-                    FetchError::Body {
-                        url: url.to_owned(),
-                        source,
-                    }
-                }
-            })?
-            .to_bytes();
-        if status != http::StatusCode::OK {
+            .get(&url)
+            .header(http::header::ACCEPT, "application/json")
+            .send()
+            .await?;
+        if response.status != http::StatusCode::OK {
+            let body = &response.body;
             let text = String::from_utf8_lossy(&body[..body.len().min(200)])
                 .trim()
                 .to_owned();
             return Err(FetchError::Status {
-                url: url.to_owned(),
-                status: status.as_u16(),
+                url,
+                status: response.status.as_u16(),
                 body: text,
             });
         }
-        Ok(body)
+        Ok(response.body)
     }
 }
 

@@ -1,5 +1,6 @@
 //! The ECS Task Metadata Endpoint v4: lenient models of the task and Docker-stats documents
-//! it serves, and an HTTP client that fetches them with a timeout and a size limit.
+//! it serves, and a client that fetches them over `web`'s bounded HTTP client (deadline and
+//! size limit).
 //!
 //! The endpoint adds fields over time and the stats payload differs between cgroup v1,
 //! cgroup v2 and Windows, so the models read what they know straight from the JSON text and

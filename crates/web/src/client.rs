@@ -220,14 +220,9 @@ impl Client {
     pub fn request(&self, method: Method, url: &str) -> RequestBuilder<'_> {
         let mut builder = self.prepare(http::Request::new(Bytes::new()));
         *builder.request.method_mut() = method;
-        match url.parse::<Uri>() {
+        match parse_url(url) {
             Ok(uri) => *builder.request.uri_mut() = uri,
-            Err(_) => {
-                builder.error = Some(ClientError::InvalidUrl {
-                    url: url.to_owned(),
-                    reason: "not a URL",
-                });
-            }
+            Err(error) => builder.error = Some(error),
         }
         builder
     }
@@ -361,6 +356,17 @@ impl RequestBuilder<'_> {
             }),
         }
     }
+}
+
+/// `url` as the client would request it: an absolute http:// or https:// URL with a host.
+/// For checking a configured URL when the program starts rather than at its first request.
+pub fn parse_url(url: &str) -> Result<Uri, ClientError> {
+    let uri = url.parse::<Uri>().map_err(|_| ClientError::InvalidUrl {
+        url: url.to_owned(),
+        reason: "not a URL",
+    })?;
+    check_url(&uri)?;
+    Ok(uri)
 }
 
 /// Only absolute http:// and https:// URLs with a host can be requested.
@@ -1014,6 +1020,10 @@ mod tests {
                 matches!(error, ClientError::InvalidUrl { .. }),
                 "{url:?}: {error}"
             );
+            assert!(parse_url(url).is_err(), "{url:?}");
+        }
+        for url in ["http://127.0.0.1:9/metrics", "https://example.com/"] {
+            assert_eq!(parse_url(url).unwrap().to_string(), url);
         }
         let error = client
             .get("http://127.0.0.1:9/")
