@@ -275,7 +275,10 @@ mod tests {
         .unwrap();
         assert!(colon.check(Some(&lower)).await);
         for bad in ["Bearer abc", "Basic !!!", "Basic", "Basic dXNlcg=="] {
-            assert!(!auth.check(Some(&HeaderValue::from_static(bad))).await, "{bad}");
+            assert!(
+                !auth.check(Some(&HeaderValue::from_static(bad))).await,
+                "{bad}"
+            );
         }
     }
 
@@ -319,7 +322,11 @@ mod tests {
         for _ in 0..1000 {
             assert!(auth.check(Some(&basic("slow", "pw"))).await);
         }
-        assert!(started.elapsed() < first, "{:?} vs {first:?}", started.elapsed());
+        assert!(
+            started.elapsed() < first,
+            "{:?} vs {first:?}",
+            started.elapsed()
+        );
     }
 
     async fn call(router: &mut axum::Router, auth: Option<HeaderValue>, path: &str) -> Response {
@@ -407,7 +414,10 @@ mod tests {
     fn header_rules() {
         let ok = response_headers(&BTreeMap::from([
             ("X-XSS-Protection".to_owned(), "0".to_owned()),
-            ("Content-Security-Policy".to_owned(), "default-src 'none'".to_owned()),
+            (
+                "Content-Security-Policy".to_owned(),
+                "default-src 'none'".to_owned(),
+            ),
         ]))
         .unwrap();
         assert_eq!(ok.len(), 2);

@@ -26,9 +26,9 @@ pub enum WebConfigError {
     Parse {
         /// The file.
         path: PathBuf,
-        /// Where and why, with the field's name.
+        /// Where and why, with the field's name (boxed: it carries a source snippet).
         #[source]
-        source: serde_saphyr::Error,
+        source: Box<serde_saphyr::Error>,
     },
     /// A field has a value ecs-prom cannot use.
     #[error("web configuration file {path}: {field}: {reason}")]
@@ -115,7 +115,7 @@ impl WebConfig {
         } else {
             serde_saphyr::from_str(text).map_err(|source| WebConfigError::Parse {
                 path: path.to_owned(),
-                source,
+                source: Box::new(source),
             })?
         };
         if raw.rate_limit.is_some() {
@@ -132,12 +132,14 @@ impl WebConfig {
 
         let auth = match raw.basic_auth_users.as_ref().filter(|u| !u.is_empty()) {
             None => None,
-            Some(users) => Some(Arc::new(BasicAuth::new(users).map_err(|(user, reason)| {
-                invalid(
-                    &format!("basic_auth_users.{user}"),
-                    format!("not a bcrypt hash: {reason}"),
-                )
-            })?)),
+            Some(users) => Some(Arc::new(BasicAuth::new(users).map_err(
+                |(user, reason)| {
+                    invalid(
+                        &format!("basic_auth_users.{user}"),
+                        format!("not a bcrypt hash: {reason}"),
+                    )
+                },
+            )?)),
         };
 
         let http = raw.http_server_config.unwrap_or_default();
@@ -214,9 +216,7 @@ mod tests {
 
     fn parse_error(result: Result<WebConfig, WebConfigError>) -> String {
         match result {
-            Err(WebConfigError::Parse { source, .. }) => {
-                source.to_string()
-            }
+            Err(WebConfigError::Parse { source, .. }) => source.to_string(),
             other => panic!("expected a Parse error, got {other:?}"),
         }
     }
@@ -383,7 +383,10 @@ basic_auth_users:
         let message = parse_error(load(&pki, "http_server_config:\n  header: {}\n"));
         assert!(message.contains("header"), "{message}");
         let message = parse_error(load(&pki, "http_server_config:\n  http2: maybe\n"));
-        assert!(message.contains("http2") || message.contains("bool"), "{message}");
+        assert!(
+            message.contains("http2") || message.contains("bool"),
+            "{message}"
+        );
         let message = parse_error(load(&pki, "basic_auth_users: [alice]\n"));
         assert!(!message.is_empty());
     }
@@ -407,7 +410,10 @@ basic_auth_users:
         let (field, message) =
             invalid_field(load(&pki, "tls_server_config:\n  key_file: server.key\n"));
         assert_eq!(field, "tls_server_config.cert_file");
-        assert!(message.contains("missing one of cert or cert_file"), "{message}");
+        assert!(
+            message.contains("missing one of cert or cert_file"),
+            "{message}"
+        );
         let (field, _) = invalid_field(load(&pki, "tls_server_config:\n  cert_file: server.pem\n"));
         assert_eq!(field, "tls_server_config.key_file");
         // A key that is not the certificate's.
@@ -442,7 +448,11 @@ basic_auth_users:
             ("RequireAnyClientCert", false, "RequireAnyClientCert"),
             ("RequireClientCert", false, "RequireAnyClientCert"),
             ("VerifyClientCertIfGiven", true, "VerifyClientCertIfGiven"),
-            ("RequireAndVerifyClientCert", true, "RequireAndVerifyClientCert"),
+            (
+                "RequireAndVerifyClientCert",
+                true,
+                "RequireAndVerifyClientCert",
+            ),
             ("RequestClientCert", true, "RequestClientCert"),
         ] {
             let yaml = format!(
@@ -458,9 +468,13 @@ basic_auth_users:
         assert_eq!(field, "tls_server_config.client_auth_type");
         assert!(message.contains("\"Always\""), "{message}");
 
-        let (field, message) = invalid_field(load(&pki, &format!("{TLS}  client_ca_file: ca.pem\n")));
+        let (field, message) =
+            invalid_field(load(&pki, &format!("{TLS}  client_ca_file: ca.pem\n")));
         assert_eq!(field, "tls_server_config.client_auth_type");
-        assert!(message.contains("without a client auth policy"), "{message}");
+        assert!(
+            message.contains("without a client auth policy"),
+            "{message}"
+        );
 
         let (field, _) = invalid_field(load(
             &pki,
@@ -514,10 +528,13 @@ basic_auth_users:
         };
         let versions = |web: WebConfig| {
             let tls = web.tls().unwrap();
-            [rustls::ProtocolVersion::TLSv1_2, rustls::ProtocolVersion::TLSv1_3]
-                .iter()
-                .map(|v| tls.versions().contains(v))
-                .collect::<Vec<_>>()
+            [
+                rustls::ProtocolVersion::TLSv1_2,
+                rustls::ProtocolVersion::TLSv1_3,
+            ]
+            .iter()
+            .map(|v| tls.versions().contains(v))
+            .collect::<Vec<_>>()
         };
         assert_eq!(versions(with("", "").unwrap()), [true, true]);
         assert_eq!(versions(with("TLS13", "").unwrap()), [false, true]);
@@ -544,14 +561,19 @@ basic_auth_users:
         ));
         assert_eq!(field, "tls_server_config.cipher_suites");
         assert!(message.contains("not implemented by rustls"), "{message}");
-        let (_, message) = invalid_field(load(&pki, &format!("{TLS}  cipher_suites: [TLS_FAST]\n")));
+        let (_, message) =
+            invalid_field(load(&pki, &format!("{TLS}  cipher_suites: [TLS_FAST]\n")));
         assert!(message.contains("unknown cipher suite"), "{message}");
-        let (field, message) =
-            invalid_field(load(&pki, &format!("{TLS}  curve_preferences: [CurveP521]\n")));
+        let (field, message) = invalid_field(load(
+            &pki,
+            &format!("{TLS}  curve_preferences: [CurveP521]\n"),
+        ));
         assert_eq!(field, "tls_server_config.curve_preferences");
         assert!(message.contains("CurveP521"), "{message}");
-        let (_, message) =
-            invalid_field(load(&pki, &format!("{TLS}  curve_preferences: [Curve25519x]\n")));
+        let (_, message) = invalid_field(load(
+            &pki,
+            &format!("{TLS}  curve_preferences: [Curve25519x]\n"),
+        ));
         assert!(message.contains("unknown curve"), "{message}");
         // Only RSA-key suites with an ECDSA certificate: no suite can ever be used with TLS 1.2
         // alone, which rustls itself reports at the first handshake; with TLS 1.3 it is fine.
@@ -569,12 +591,19 @@ basic_auth_users:
         let pki = Pki::new("users");
         let (field, message) = invalid_field(load(
             &pki,
-            &format!("basic_auth_users:\n  alice: {}\n  bob: plaintext\n", hash("a")),
+            &format!(
+                "basic_auth_users:\n  alice: {}\n  bob: plaintext\n",
+                hash("a")
+            ),
         ));
         assert_eq!(field, "basic_auth_users.bob");
         assert!(message.contains("not a bcrypt hash"), "{message}");
         // An empty map is no basic auth, as in exporter-toolkit.
-        assert!(!load(&pki, "basic_auth_users: {}\n").unwrap().has_basic_auth());
+        assert!(
+            !load(&pki, "basic_auth_users: {}\n")
+                .unwrap()
+                .has_basic_auth()
+        );
     }
 
     #[test]
@@ -585,7 +614,10 @@ basic_auth_users:
             "http_server_config:\n  headers:\n    Server: ecs-prom\n",
         ));
         assert_eq!(field, "http_server_config.headers");
-        assert!(message.contains("\"Server\" can not be configured"), "{message}");
+        assert!(
+            message.contains("\"Server\" can not be configured"),
+            "{message}"
+        );
         let (_, message) = invalid_field(load(
             &pki,
             "http_server_config:\n  headers:\n    X-Frame-Options: allow\n",

@@ -206,8 +206,12 @@ fn load_certified_key(
             cert.describe("cert_file")
         ));
     }
-    let private = PrivateKeyDer::from_pem_slice(&key_pem)
-        .map_err(|e| format!("{}: no usable PEM private key: {e}", key.describe("key_file")))?;
+    let private = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
+        format!(
+            "{}: no usable PEM private key: {e}",
+            key.describe("key_file")
+        )
+    })?;
     CertifiedKey::from_der(chain, private, provider).map_err(|e| {
         format!(
             "{} and {}: {e}",
@@ -483,7 +487,8 @@ pub(crate) fn build(
     provider.cipher_suites = cipher_suites(&provider.cipher_suites, raw.cipher_suites.as_deref())
         .map_err(|reason| invalid("cipher_suites", reason))?;
     if let Some(names) = raw.curve_preferences.as_deref().filter(|n| !n.is_empty()) {
-        provider.kx_groups = kx_groups(names).map_err(|reason| invalid("curve_preferences", reason))?;
+        provider.kx_groups =
+            kx_groups(names).map_err(|reason| invalid("curve_preferences", reason))?;
     }
     let provider = Arc::new(provider);
 
@@ -641,20 +646,32 @@ fn versions(
         }
     }
     // exporter-toolkit's defaults.
-    let min = number("min_version", min.filter(|v| !v.is_empty()).unwrap_or("TLS12"))?;
-    let max = number("max_version", max.filter(|v| !v.is_empty()).unwrap_or("TLS13"))?;
+    let min = number(
+        "min_version",
+        min.filter(|v| !v.is_empty()).unwrap_or("TLS12"),
+    )?;
+    let max = number(
+        "max_version",
+        max.filter(|v| !v.is_empty()).unwrap_or("TLS13"),
+    )?;
     // Refused rather than quietly raised to TLS 1.2: whoever wrote TLS10 or TLS11 has clients
     // that need it, and those would fail at their handshake instead of here.
     if min < 12 {
         return Err((
             "min_version",
-            format!("TLS1{}: rustls implements TLS 1.2 and 1.3 only; use TLS12 or TLS13", min - 10),
+            format!(
+                "TLS1{}: rustls implements TLS 1.2 and 1.3 only; use TLS12 or TLS13",
+                min - 10
+            ),
         ));
     }
     if max < 12 {
         return Err((
             "max_version",
-            format!("TLS1{}: rustls implements TLS 1.2 and 1.3 only; use TLS12 or TLS13", max - 10),
+            format!(
+                "TLS1{}: rustls implements TLS 1.2 and 1.3 only; use TLS12 or TLS13",
+                max - 10
+            ),
         ));
     }
     if min > max {

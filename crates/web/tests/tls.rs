@@ -1,0 +1,383 @@
+//! A router served over TLS on loopback with a web configuration file and certificates made by
+//! the test itself (the `openssl` command): client certificates, basic auth, plain HTTP to the
+//! TLS port, and certificate files replaced on disk while the server runs.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../src/test_pki.rs"]
+mod test_pki;
+
+use axum::routing::get;
+use base64::Engine;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use test_pki::Pki;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use web::{TlsServer, WebConfig};
+
+/// Accepts TCP connections and hands each to [`TlsServer::accept`], as a server loop does;
+/// failed handshakes are skipped.
+struct TlsListener {
+    tcp: TcpListener,
+    tls: Arc<TlsServer>,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((stream, addr)) = self.tcp.accept().await else {
+                continue;
+            };
+            match self.tls.accept(stream).await {
+                Ok(tls) => return (tls, addr),
+                Err(error) => eprintln!("handshake from {addr} failed: {error}"),
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
+}
+
+/// Serves `/metrics` with the configuration `yaml` (written beside the certificates).
+async fn serve(pki: &Pki, yaml: &str) -> SocketAddr {
+    let web = WebConfig::load(&pki.write("web.yml", yaml)).unwrap();
+    let tls = web.tls().expect("the configuration turns TLS on");
+    let router = web.apply(axum::Router::new().route("/metrics", get(|| async { "up 1\n" })));
+    let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = tcp.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(TlsListener { tcp, tls }, router).await });
+    addr
+}
+
+fn certs(pki: &Pki, name: &str) -> Vec<CertificateDer<'static>> {
+    CertificateDer::pem_file_iter(pki.path(&format!("{name}.pem")))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// A client trusting `ca`, presenting `client` (a name in `pki`) if given.
+fn client(pki: &Pki, ca: &str, client: Option<&str>) -> tokio_rustls::TlsConnector {
+    client_with(pki, ca, client, rustls::DEFAULT_VERSIONS)
+}
+
+fn client_with(
+    pki: &Pki,
+    ca: &str,
+    client: Option<&str>,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> tokio_rustls::TlsConnector {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add_parsable_certificates(certs(pki, ca));
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(versions)
+    .unwrap()
+    .with_root_certificates(roots);
+    let mut config = match client {
+        None => builder.with_no_client_auth(),
+        Some(name) => builder
+            .with_client_auth_cert(
+                certs(pki, name),
+                PrivateKeyDer::from_pem_file(pki.path(&format!("{name}.key"))).unwrap(),
+            )
+            .unwrap(),
+    };
+    // Each request a full handshake: a resumed session shows the certificate of the session,
+    // and the test is about the one the server presents now.
+    config.resumption = rustls::client::Resumption::disabled();
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+}
+
+/// What one HTTPS request got: the whole answer, or the error that stopped it, plus the
+/// certificate the server presented and the TLS version.
+struct Outcome {
+    answer: Result<String, std::io::Error>,
+    server_cert: Option<CertificateDer<'static>>,
+    version: Option<rustls::ProtocolVersion>,
+}
+
+async fn get_metrics(
+    addr: SocketAddr,
+    connector: &tokio_rustls::TlsConnector,
+    auth: Option<(&str, &str)>,
+) -> Outcome {
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let name = ServerName::IpAddress(addr.ip().into());
+    let mut tls = match connector.connect(name, tcp).await {
+        Ok(tls) => tls,
+        Err(error) => {
+            return Outcome {
+                answer: Err(error),
+                server_cert: None,
+                version: None,
+            };
+        }
+    };
+    let (_, session) = tls.get_ref();
+    let server_cert = session
+        .peer_certificates()
+        .map(|c| c[0].clone().into_owned());
+    let version = session.protocol_version();
+    let mut request =
+        "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n".to_owned();
+    if let Some((user, password)) = auth {
+        let encoded =
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        request.push_str(&format!("Authorization: Basic {encoded}\r\n"));
+    }
+    request.push_str("\r\n");
+    let answer = async {
+        tls.write_all(request.as_bytes()).await?;
+        let mut answer = Vec::new();
+        match tls.read_to_end(&mut answer).await {
+            Ok(_) => {}
+            // A server closing without close_notify after a whole answer is still an answer.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !answer.is_empty() => {}
+            Err(e) => return Err(e),
+        }
+        if answer.is_empty() {
+            return Err(std::io::Error::other("no answer"));
+        }
+        Ok(String::from_utf8_lossy(&answer).into_owned())
+    }
+    .await;
+    Outcome {
+        answer,
+        server_cert,
+        version,
+    }
+}
+
+fn status(outcome: &Outcome) -> &str {
+    match &outcome.answer {
+        Ok(answer) => answer.lines().next().unwrap_or(""),
+        Err(_) => "",
+    }
+}
+
+fn hash(password: &str) -> String {
+    bcrypt::hash_with_salt(password, 4, [9u8; 16])
+        .unwrap()
+        .format_for_version(bcrypt::Version::TwoY)
+}
+
+fn mutual_tls_config(extra: &str) -> String {
+    format!(
+        "tls_server_config:
+  cert_file: server.pem
+  key_file: server.key
+  client_auth_type: RequireAndVerifyClientCert
+  client_ca_file: ca.pem
+{extra}basic_auth_users:
+  prometheus: {}
+http_server_config:
+  headers:
+    X-Content-Type-Options: nosniff
+",
+        hash("scrape-me")
+    )
+}
+
+#[tokio::test]
+async fn a_scraper_needs_its_certificate_and_its_password() {
+    let pki = Pki::standard("mtls");
+    pki.ca("other-ca");
+    pki.leaf("other-ca", "stranger", "DNS:scraper.example", "clientAuth");
+    let addr = serve(&pki, &mutual_tls_config("")).await;
+    let scraper = client(&pki, "ca", Some("client"));
+
+    let ok = get_metrics(addr, &scraper, Some(("prometheus", "scrape-me"))).await;
+    assert_eq!(status(&ok), "HTTP/1.1 200 OK");
+    let answer = ok.answer.unwrap();
+    assert!(answer.ends_with("\r\n\r\nup 1\n"), "{answer}");
+    assert!(
+        answer.contains("x-content-type-options: nosniff"),
+        "{answer}"
+    );
+    assert_eq!(ok.version, Some(rustls::ProtocolVersion::TLSv1_3));
+
+    let wrong = get_metrics(addr, &scraper, Some(("prometheus", "guess"))).await;
+    assert_eq!(status(&wrong), "HTTP/1.1 401 Unauthorized");
+    let answer = wrong.answer.unwrap();
+    assert!(answer.contains("www-authenticate: Basic"), "{answer}");
+    assert!(answer.ends_with("Unauthorized\n"), "{answer}");
+
+    let unknown = get_metrics(addr, &scraper, Some(("root", "scrape-me"))).await;
+    assert_eq!(status(&unknown), "HTTP/1.1 401 Unauthorized");
+    let none = get_metrics(addr, &scraper, None).await;
+    assert_eq!(status(&none), "HTTP/1.1 401 Unauthorized");
+
+    // No client certificate: the handshake fails (with TLS 1.3 the client learns it at its
+    // first read), and no HTTP answer comes back even with the right password.
+    let anonymous = client(&pki, "ca", None);
+    let refused = get_metrics(addr, &anonymous, Some(("prometheus", "scrape-me"))).await;
+    let error = refused
+        .answer
+        .expect_err("no answer without a client certificate");
+    assert!(
+        error.to_string().contains("CertificateRequired") || error.to_string().contains("alert"),
+        "{error}"
+    );
+
+    // A certificate from another CA is no better.
+    let stranger = client(&pki, "ca", Some("stranger"));
+    let refused = get_metrics(addr, &stranger, Some(("prometheus", "scrape-me"))).await;
+    assert!(refused.answer.is_err());
+
+    // The server still serves after all that.
+    let again = get_metrics(addr, &scraper, Some(("prometheus", "scrape-me"))).await;
+    assert_eq!(status(&again), "HTTP/1.1 200 OK");
+}
+
+#[tokio::test]
+async fn plain_http_to_the_tls_port_gets_gos_400_text() {
+    let pki = Pki::standard("plain");
+    let addr = serve(&pki, &mutual_tls_config("")).await;
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    tcp.read_to_end(&mut answer).await.unwrap();
+    assert_eq!(
+        String::from_utf8(answer).unwrap(),
+        "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n"
+    );
+}
+
+#[tokio::test]
+async fn replaced_certificate_files_are_served_without_a_restart() {
+    let pki = Pki::standard("reload");
+    pki.leaf("ca", "renewed", "IP:127.0.0.1", "serverAuth");
+    let addr = serve(
+        &pki,
+        "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n",
+    )
+    .await;
+    let anyone = client(&pki, "ca", None);
+    let first = get_metrics(addr, &anyone, None).await;
+    assert_eq!(status(&first), "HTTP/1.1 200 OK");
+    assert_eq!(first.server_cert.unwrap(), certs(&pki, "server")[0]);
+
+    // The renewal lands: key first, then certificate, as a renewal script would write them.
+    std::fs::copy(pki.path("renewed.key"), pki.path("server.key")).unwrap();
+    std::fs::copy(pki.path("renewed.pem"), pki.path("server.pem")).unwrap();
+    let second = get_metrics(addr, &anyone, None).await;
+    assert_eq!(status(&second), "HTTP/1.1 200 OK");
+    assert_eq!(second.server_cert.unwrap(), certs(&pki, "renewed")[0]);
+
+    // A broken write (a truncated certificate) keeps the last good pair in service.
+    std::fs::write(
+        pki.path("server.pem"),
+        "-----BEGIN CERTIFICATE-----\nAAAA\n",
+    )
+    .unwrap();
+    let third = get_metrics(addr, &anyone, None).await;
+    assert_eq!(status(&third), "HTTP/1.1 200 OK");
+    assert_eq!(third.server_cert.unwrap(), certs(&pki, "renewed")[0]);
+
+    // A file removed (a rename about to land) too.
+    std::fs::remove_file(pki.path("server.pem")).unwrap();
+    let fourth = get_metrics(addr, &anyone, None).await;
+    assert_eq!(fourth.server_cert.unwrap(), certs(&pki, "renewed")[0]);
+
+    // And the next good pair is picked up again.
+    pki.leaf("ca", "third", "IP:127.0.0.1", "serverAuth");
+    std::fs::copy(pki.path("third.key"), pki.path("server.key")).unwrap();
+    std::fs::copy(pki.path("third.pem"), pki.path("server.pem")).unwrap();
+    let fifth = get_metrics(addr, &anyone, None).await;
+    assert_eq!(status(&fifth), "HTTP/1.1 200 OK");
+    assert_eq!(fifth.server_cert.unwrap(), certs(&pki, "third")[0]);
+}
+
+#[tokio::test]
+async fn client_certificate_policies_over_the_wire() {
+    let pki = Pki::standard("policies");
+    pki.ca("other-ca");
+    pki.leaf("other-ca", "stranger", "DNS:scraper.example", "clientAuth");
+    let anonymous = client(&pki, "ca", None);
+    let scraper = client(&pki, "ca", Some("client"));
+    let stranger = client(&pki, "ca", Some("stranger"));
+    let base = "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n";
+
+    // RequestClientCert: anyone, with or without a certificate, checked by no CA.
+    let addr = serve(
+        &pki,
+        &format!("{base}  client_auth_type: RequestClientCert\n"),
+    )
+    .await;
+    for connector in [&anonymous, &stranger] {
+        assert_eq!(
+            status(&get_metrics(addr, connector, None).await),
+            "HTTP/1.1 200 OK"
+        );
+    }
+
+    // RequireAnyClientCert: a certificate, from any CA.
+    let addr = serve(
+        &pki,
+        &format!("{base}  client_auth_type: RequireAnyClientCert\n"),
+    )
+    .await;
+    assert!(get_metrics(addr, &anonymous, None).await.answer.is_err());
+    assert_eq!(
+        status(&get_metrics(addr, &stranger, None).await),
+        "HTTP/1.1 200 OK"
+    );
+
+    // VerifyClientCertIfGiven: none is fine, a wrong one is not.
+    let addr = serve(
+        &pki,
+        &format!("{base}  client_auth_type: VerifyClientCertIfGiven\n  client_ca_file: ca.pem\n"),
+    )
+    .await;
+    assert_eq!(
+        status(&get_metrics(addr, &anonymous, None).await),
+        "HTTP/1.1 200 OK"
+    );
+    assert_eq!(
+        status(&get_metrics(addr, &scraper, None).await),
+        "HTTP/1.1 200 OK"
+    );
+    assert!(get_metrics(addr, &stranger, None).await.answer.is_err());
+
+    // client_allowed_sans: the right CA is not enough, the certificate must carry the name.
+    let addr = serve(
+        &pki,
+        &mutual_tls_config("  client_allowed_sans: [scraper.example]\n"),
+    )
+    .await;
+    let ok = get_metrics(addr, &scraper, Some(("prometheus", "scrape-me"))).await;
+    assert_eq!(status(&ok), "HTTP/1.1 200 OK");
+    let addr = serve(
+        &pki,
+        &mutual_tls_config("  client_allowed_sans: [other.example, 10.1.2.3]\n"),
+    )
+    .await;
+    let refused = get_metrics(addr, &scraper, Some(("prometheus", "scrape-me"))).await;
+    assert!(refused.answer.is_err());
+}
+
+#[tokio::test]
+async fn versions_are_enforced() {
+    let pki = Pki::standard("versions");
+    let base = "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n";
+    let addr = serve(&pki, &format!("{base}  max_version: TLS12\n")).await;
+    let outcome = get_metrics(addr, &client(&pki, "ca", None), None).await;
+    assert_eq!(outcome.version, Some(rustls::ProtocolVersion::TLSv1_2));
+    assert_eq!(status(&outcome), "HTTP/1.1 200 OK");
+
+    let addr = serve(&pki, &format!("{base}  min_version: TLS13\n")).await;
+    let tls12_only = client_with(&pki, "ca", None, &[&rustls::version::TLS12]);
+    assert!(get_metrics(addr, &tls12_only, None).await.answer.is_err());
+}
