@@ -1,12 +1,14 @@
 //! The built-in load generator: a steady request rate spread over a few concurrent workers,
 //! with a path mix that includes failures, so the dashboards have something to show.
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use std::time::Duration;
+use web::client::Client;
+
+/// Deadline of each generated request.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// The application's answers are small JSON documents; the body is read only so the
+/// connection can be reused.
+const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// The paths requested, with their weights.
 pub const MIX: [(&str, f64); 6] = [
@@ -34,8 +36,7 @@ pub async fn generate(config: LoadConfig) {
     if config.requests_per_second <= 0.0 || config.concurrency == 0 {
         return;
     }
-    let client: Client<HttpConnector, Empty<Bytes>> =
-        Client::builder(TokioExecutor::new()).build(HttpConnector::new());
+    let client = Client::new(REQUEST_TIMEOUT).with_max_body_bytes(MAX_BODY_BYTES);
     let per_worker =
         Duration::from_secs_f64(config.concurrency as f64 / config.requests_per_second);
     let mut workers = tokio::task::JoinSet::new();
@@ -47,17 +48,12 @@ pub async fn generate(config: LoadConfig) {
             loop {
                 tick.tick().await;
                 let url = format!("{target}{}", pick_path());
-                let Ok(request) = http::Request::get(&url).body(Empty::new()) else {
-                    return;
-                };
-                let response = tokio::time::timeout(Duration::from_secs(10), async {
-                    let response = client.request(request).await?;
-                    // Read the body so the connection can be reused.
-                    let _ = response.into_body().collect().await;
-                    Ok::<_, hyper_util::client::legacy::Error>(())
-                });
-                if let Ok(Err(error)) = response.await {
-                    tracing::debug!(%url, %error, "load generator request failed");
+                match client.get(&url).send().await {
+                    Ok(_) => {}
+                    // A target that is not a URL will never be one: stop instead of logging
+                    // the same mistake forever.
+                    Err(web::client::ClientError::InvalidUrl { .. }) => return,
+                    Err(error) => tracing::debug!(%error, "load generator request failed"),
                 }
             }
         });

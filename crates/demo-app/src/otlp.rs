@@ -2,14 +2,10 @@
 //! batched and POSTed to `$OTEL_EXPORTER_OTLP_ENDPOINT/v1/traces` (or
 //! `$OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` as is). Without an endpoint nothing is recorded.
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
+use web::client::Client;
 
 /// Spans waiting to be sent beyond this are dropped rather than held in memory.
 const QUEUE: usize = 4096;
@@ -19,6 +15,8 @@ const BATCH: usize = 512;
 const FLUSH_EVERY: Duration = Duration::from_secs(2);
 /// Deadline of each request to the collector.
 const EXPORT_TIMEOUT: Duration = Duration::from_secs(5);
+/// A collector answers an export with a small status document; more is not read.
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 /// Where and as what traces are sent.
 #[derive(Debug, Clone)]
@@ -95,8 +93,7 @@ pub fn now_ns() -> u128 {
 }
 
 async fn export(config: OtlpConfig, mut spans: mpsc::Receiver<Span>) {
-    let client: Client<HttpConnector, Full<Bytes>> =
-        Client::builder(TokioExecutor::new()).build(HttpConnector::new());
+    let client = Client::new(EXPORT_TIMEOUT).with_max_body_bytes(MAX_ANSWER_BYTES);
     let mut batch = Vec::with_capacity(BATCH);
     let mut tick = tokio::time::interval(FLUSH_EVERY);
     loop {
@@ -124,25 +121,23 @@ async fn export(config: OtlpConfig, mut spans: mpsc::Receiver<Span>) {
     }
 }
 
-async fn send(client: &Client<HttpConnector, Full<Bytes>>, config: &OtlpConfig, batch: Vec<Span>) {
-    let body = Bytes::from(traces_document(&config.service_name, &batch).to_string());
-    let request = http::Request::post(&config.traces_url)
+async fn send(client: &Client, config: &OtlpConfig, batch: Vec<Span>) {
+    let body = traces_document(&config.service_name, &batch).to_string();
+    let sent = client
+        .post(&config.traces_url)
         .header(http::header::CONTENT_TYPE, "application/json")
-        .body(Full::new(body));
-    let Ok(request) = request else {
-        tracing::warn!(url = %config.traces_url, "OTLP endpoint is not a valid URL");
-        return;
-    };
-    match tokio::time::timeout(EXPORT_TIMEOUT, client.request(request)).await {
-        Ok(Ok(response)) if response.status().is_success() => {
+        .body(body)
+        .send()
+        .await;
+    match sent {
+        Ok(response) if response.status.is_success() => {
             tracing::debug!(spans = batch.len(), "traces exported");
         }
-        Ok(Ok(response)) => tracing::warn!(
-            status = response.status().as_u16(),
+        Ok(response) => tracing::warn!(
+            status = response.status.as_u16(),
             "OTLP endpoint refused traces"
         ),
-        Ok(Err(error)) => tracing::warn!(%error, "sending traces failed"),
-        Err(_) => tracing::warn!("sending traces timed out"),
+        Err(error) => tracing::warn!(%error, "sending traces failed"),
     }
 }
 

@@ -10,11 +10,6 @@ use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use serde_json::json;
 use std::convert::Infallible;
 use std::future::Future;
@@ -66,18 +61,21 @@ struct App {
     config: Config,
     metrics: RequestMetrics,
     tracer: Option<Tracer>,
-    client: Client<HttpConnector, Empty<Bytes>>,
+    client: web::client::Client,
     own_url: String,
 }
 
 /// The application: its state and its routes; `own_url` is where it can reach itself.
 fn application(config: Config, own_url: String) -> (Arc<App>, Router) {
     let tracer = config.otlp.clone().map(Tracer::start);
+    // Only the status of the call matters; its body is read so the connection can be reused,
+    // and a large one is not worth the memory.
+    let client = web::client::Client::new(config.external_timeout).with_max_body_bytes(1024 * 1024);
     let app = Arc::new(App {
         config,
         metrics: RequestMetrics::default(),
         tracer,
-        client: Client::builder(TokioExecutor::new()).build(HttpConnector::new()),
+        client,
         own_url,
     });
     let routes = Router::new()
@@ -209,23 +207,9 @@ async fn external(State(app): State<Arc<App>>) -> Response {
         .clone()
         .unwrap_or_else(|| format!("{}/health", app.own_url));
     let started = Instant::now();
-    let outcome = match http::Request::get(&url).body(Empty::new()) {
-        Ok(request) => match tokio::time::timeout(app.config.external_timeout, async {
-            let response = app.client.request(request).await?;
-            let status = response.status().as_u16();
-            let _ = response.into_body().collect().await;
-            Ok::<_, hyper_util::client::legacy::Error>(status)
-        })
-        .await
-        {
-            Ok(Ok(status)) => Ok(status),
-            Ok(Err(error)) => Err(error.to_string()),
-            Err(_) => Err(format!(
-                "no answer within {:?}",
-                app.config.external_timeout
-            )),
-        },
-        Err(error) => Err(format!("invalid URL: {error}")),
+    let outcome = match app.client.get(&url).send().await {
+        Ok(response) => Ok(response.status.as_u16()),
+        Err(error) => Err(error.to_string()),
     };
     let took_ms = started.elapsed().as_secs_f64() * 1000.0;
     match outcome {

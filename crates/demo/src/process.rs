@@ -62,7 +62,12 @@ impl Program {
         path: &str,
         timeout: Duration,
     ) -> anyhow::Result<()> {
-        let client = ecs_metadata::MetadataClient::new(url, Duration::from_secs(2))?;
+        let url = format!("{}{path}", url.trim_end_matches('/'));
+        // A readiness answer is a line of text; the deadline keeps a stuck start-up from
+        // holding one probe past the next.
+        let client =
+            web::client::Client::new(Duration::from_secs(2)).with_max_body_bytes(64 * 1024);
+        web::client::parse_url(&url)?;
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self.child.try_wait()? {
@@ -72,7 +77,12 @@ impl Program {
                     self.log_tail()
                 );
             }
-            if client.fetch(path).await.is_ok() {
+            if client
+                .get(&url)
+                .send()
+                .await
+                .is_ok_and(|answer| answer.status.is_success())
+            {
                 return Ok(());
             }
             if Instant::now() > deadline {

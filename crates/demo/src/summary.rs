@@ -33,9 +33,16 @@ const APP_SERIES: &[&str] = &[
     "request_duration_milliseconds_bucket",
 ];
 
+/// Deadline of one scrape: within the scrape interval, as Prometheus' scrape timeout is.
+const SCRAPE_TIMEOUT: Duration = Duration::from_secs(2);
+/// The largest scrape read; a demo target answers a few tens of KiB.
+const MAX_SCRAPE_BYTES: usize = 4 * 1024 * 1024;
+
 /// One scraped endpoint and what it answered over the last minute.
 struct Target {
-    client: ecs_metadata::MetadataClient,
+    client: web::client::Client,
+    /// The target's `/metrics` URL.
+    url: String,
     keep: &'static [&'static str],
     /// (seconds since the summary started, the samples kept).
     history: VecDeque<(f64, Vec<ParsedSample>)>,
@@ -44,12 +51,11 @@ struct Target {
 
 impl Target {
     fn new(base_url: &str, keep: &'static [&'static str]) -> anyhow::Result<Target> {
-        // The metadata client is a plain HTTP GET with a deadline and a body size limit,
-        // which is all a scrape needs.
-        let client = ecs_metadata::MetadataClient::new(base_url, Duration::from_secs(2))?
-            .with_max_body_bytes(4 * 1024 * 1024);
+        let url = format!("{}/metrics", base_url.trim_end_matches('/'));
+        web::client::parse_url(&url)?;
         Ok(Target {
-            client,
+            client: web::client::Client::new(SCRAPE_TIMEOUT).with_max_body_bytes(MAX_SCRAPE_BYTES),
+            url,
             keep,
             history: VecDeque::new(),
             last_error: None,
@@ -201,8 +207,8 @@ impl Summary {
         let mut scrapes = tokio::task::JoinSet::new();
         for (index, task) in self.tasks.iter().enumerate() {
             for (is_app, target) in [(false, &task.exporter), (true, &task.app)] {
-                let client = target.client.clone();
-                scrapes.spawn(async move { (index, is_app, scrape(&client).await) });
+                let (client, url) = (target.client.clone(), target.url.clone());
+                scrapes.spawn(async move { (index, is_app, scrape(&client, &url).await) });
             }
         }
         while let Some(Ok((index, is_app, scraped))) = scrapes.join_next().await {
@@ -231,10 +237,22 @@ impl Summary {
     }
 }
 
-async fn scrape(client: &ecs_metadata::MetadataClient) -> Result<Vec<ParsedSample>, String> {
-    let body = client.fetch("/metrics").await.map_err(|e| e.to_string())?;
-    let text = std::str::from_utf8(&body).map_err(|_| "the scrape is not UTF-8".to_owned())?;
-    parse_samples(text).map_err(|e| format!("{}/metrics: {e}", client.base_url()))
+async fn scrape(client: &web::client::Client, url: &str) -> Result<Vec<ParsedSample>, String> {
+    let response = client
+        .get(url)
+        .header("accept", "text/plain;version=0.0.4")
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if !response.status.is_success() {
+        return Err(format!(
+            "GET {url} answered HTTP {}",
+            response.status.as_u16()
+        ));
+    }
+    let text =
+        std::str::from_utf8(&response.body).map_err(|_| "the scrape is not UTF-8".to_owned())?;
+    parse_samples(text).map_err(|e| format!("{url}: {e}"))
 }
 
 fn task_figures(exporter: &Target, app: &Target) -> TaskFigures {

@@ -6,10 +6,7 @@
 
 use crate::ssm::read_parameter;
 use aws_api::AwsClient;
-use aws_api::transport::Http;
-use bytes::Bytes;
 use file_sd::{PUBLIC_MODE, SECRET_MODE, write_atomically};
-use http_body_util::Full;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -23,7 +20,7 @@ pub struct ConfigSync {
     reload_url: Option<String>,
     /// The file's mode; `None`: 0600 for a SecureString, 0644 otherwise.
     mode: Option<u32>,
-    http: Http,
+    http: web::client::Client,
     /// A reload that failed is asked for again on the next refresh.
     reload_pending: bool,
     /// Times the file was written.
@@ -51,7 +48,8 @@ impl ConfigSync {
             file,
             mode,
             reload_url: prometheus_url.map(|u| format!("{}/-/reload", u.trim_end_matches('/'))),
-            http: Http::new(RELOAD_TIMEOUT),
+            // Prometheus answers a reload with a line of text; anything long is not it.
+            http: web::client::Client::new(RELOAD_TIMEOUT).with_max_body_bytes(64 * 1024),
             reload_pending: false,
             writes: 0,
             reloads: 0,
@@ -124,15 +122,13 @@ impl ConfigSync {
     }
 
     async fn reload(&self, url: &str) -> Result<(), String> {
-        let request = http::Request::post(url)
-            .body(Full::new(Bytes::new()))
-            .map_err(|e| e.to_string())?;
         let reply = self
             .http
-            .send(request, RELOAD_TIMEOUT)
+            .post(url)
+            .send()
             .await
             .map_err(|e| e.to_string())?;
-        if reply.status == 200 {
+        if reply.status == http::StatusCode::OK {
             Ok(())
         } else {
             let said = String::from_utf8_lossy(&reply.body[..reply.body.len().min(200)])
@@ -140,7 +136,7 @@ impl ConfigSync {
                 .to_owned();
             Err(format!(
                 "HTTP {}: {said} (is Prometheus started with --web.enable-lifecycle?)",
-                reply.status
+                reply.status.as_u16()
             ))
         }
     }

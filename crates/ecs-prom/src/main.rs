@@ -138,24 +138,25 @@ fn run_demo(flags: cli::DemoFlags) -> anyhow::Result<()> {
     })
 }
 
-/// GETs the URL once; success is a 2xx answer within the timeout. The answer's body is read
-/// up to 64 KiB and not printed.
+/// GETs the URL once, http:// or https://; success is a 2xx answer within the timeout (a
+/// redirect is not followed, so it is a failure). The answer's body is read up to 64 KiB and
+/// printed only, in part, when the answer is not a success.
 fn run_health(flags: cli::HealthFlags) -> anyhow::Result<()> {
-    let (base, path) = split_url(&flags.url)?;
-    let client =
-        ecs_metadata::MetadataClient::new(base, flags.timeout)?.with_max_body_bytes(64 * 1024);
-    runtime(Threads::One)?
-        .block_on(async { client.fetch(path).await.map(|_| ()).context("unhealthy") })
-}
-
-/// `http://host:port/path?query` as base URL and path (`/` when there is none).
-fn split_url(url: &str) -> anyhow::Result<(&str, &str)> {
-    let rest = url
-        .strip_prefix("http://")
-        .with_context(|| format!("--url {url}: only http:// URLs are supported"))?;
-    Ok(match rest.find('/') {
-        Some(slash) => url.split_at("http://".len() + slash),
-        None => (url, "/"),
+    web::client::parse_url(&flags.url).with_context(|| format!("--url {}", flags.url))?;
+    let client = web::client::Client::new(flags.timeout).with_max_body_bytes(64 * 1024);
+    runtime(Threads::One)?.block_on(async {
+        let answer = client.get(&flags.url).send().await.context("unhealthy")?;
+        if !answer.status.is_success() {
+            let said = String::from_utf8_lossy(&answer.body[..answer.body.len().min(200)])
+                .trim()
+                .to_owned();
+            anyhow::bail!(
+                "unhealthy: GET {} answered HTTP {}: {said}",
+                flags.url,
+                answer.status.as_u16()
+            );
+        }
+        Ok(())
     })
 }
 

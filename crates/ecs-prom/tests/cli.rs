@@ -274,7 +274,7 @@ fn health_exits_0_only_on_a_2xx_answer_in_time() {
     let output = run(&["health", "--url", &format!("http://{closed}/-/healthy")]);
     assert_eq!(output.status.code(), Some(1));
 
-    let output = run(&["health", "--url", "https://example.com/"]);
+    let output = run(&["health", "--url", "ftp://example.com/"]);
     assert_eq!(output.status.code(), Some(1));
     assert!(
         text(&output.stderr).contains("only http://"),

@@ -8,7 +8,7 @@ use std::time::Duration;
 /// `ecs-prom health` flags.
 #[derive(Debug, Args)]
 pub struct HealthFlags {
-    /// The URL to GET (plain http).
+    /// The URL to GET (http:// or https://; redirects are not followed).
     #[arg(long = "url", env = env_vars::HEALTH_URL, default_value = "http://127.0.0.1:9779/-/healthy")]
     pub url: String,
     /// How long to wait for the whole answer.
