@@ -7,11 +7,12 @@
 mod auth;
 pub mod client;
 pub mod config;
+mod connections;
 pub mod serve;
 #[cfg(test)]
 mod test_pki;
 pub mod tls;
 
 pub use config::{WebConfig, WebConfigError};
+pub use serve::{Listener, ServeOptions, listen, listen_addresses, serve};
 pub use tls::TlsServer;
-pub use serve::{ServeOptions, listen_addresses, serve};

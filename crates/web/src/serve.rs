@@ -5,30 +5,57 @@
 //! asks for it, and graceful shutdown.
 
 use crate::config::WebConfig;
+use crate::connections::{Admission, Closing, Connection, Connections, Limits};
+use crate::tls::TlsServer;
+use axum::Router;
+use axum::body::Body;
+use bytes::Bytes;
+use hyper::body::{Body as HttpBody, Frame, Incoming, SizeHint};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::convert::Infallible;
 use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 /// Limits of [`serve`].
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
-    /// How long a client may take to send a request's headers (and, with TLS, to finish the
-    /// handshake).
+    /// How long a client may take to send a request's headers, counted from the connection's
+    /// accept for its first request and from the first byte of each later one (with TLS, the
+    /// handshake counts towards the first request's).
     pub header_read_timeout: Duration,
-    /// How long a kept-alive connection may stay idle between requests.
+    /// How long a kept-alive connection may stay idle between requests, and how long a client
+    /// may pause reading a response.
     pub idle_timeout: Duration,
-    /// Most connections open at once; at the cap the oldest idle connection is closed to make
-    /// room.
+    /// Most connections open at once; at the cap the connection that has waited longest for
+    /// a request is closed to make room. Lowered by itself when the process runs out of file
+    /// descriptors first.
     pub max_connections: usize,
+    /// After shutdown starts, how long requests in flight may take to finish before their
+    /// connections are dropped.
+    pub shutdown_timeout: Duration,
 }
 
 impl Default for ServeOptions {
+    /// 10s to send headers, as a scrape's headers take milliseconds and Prometheus' default
+    /// scrape timeout is 10s; 60s idle, so a keep-alive connection survives the usual 15s to
+    /// 60s between scrapes; 512 connections, as Prometheus' `--web.max-connections`; 10s to
+    /// finish in-flight requests, well inside ECS' 30s stop timeout.
     fn default() -> Self {
         ServeOptions {
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             max_connections: 512,
+            shutdown_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -42,18 +69,509 @@ pub fn listen_addresses(flag: &str) -> Vec<String> {
     }
 }
 
-/// Serves `router` on `listener` until `shutdown` completes, then lets requests in flight
-/// finish. `web` is the `--web.config.file` configuration (TLS, basic auth, headers), if any.
+/// How many connections the kernel queues before they are accepted: a burst of clients (or
+/// of hostile connections) should not make a scrape's SYN wait for a retransmission.
+const BACKLOG: i32 = 1024;
+
+/// Listens on a `--web.listen-address`, trying each of its [`listen_addresses`] in turn.
+/// `[::]` is made dual-stack explicitly (IPv4 clients too) whatever the host's
+/// `net.ipv6.bindv6only`; where IPv6 is disabled, `0.0.0.0` is used instead.
+pub async fn listen(flag: &str) -> io::Result<TcpListener> {
+    let mut last_error = None;
+    for address in listen_addresses(flag) {
+        match bind(&address).await {
+            Ok(listener) => return Ok(listener),
+            Err(error) => {
+                last_error = Some(io::Error::new(
+                    error.kind(),
+                    format!("listening on {address}: {error}"),
+                ))
+            }
+        }
+    }
+    Err(last_error.unwrap_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("listening on {flag}: no address"),
+        )
+    }))
+}
+
+async fn bind(address: &str) -> io::Result<TcpListener> {
+    let mut last_error = None;
+    for address in tokio::net::lookup_host(address).await? {
+        match bind_one(address) {
+            Ok(listener) => return Ok(listener),
+            Err(error) => last_error = Some(error),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "the address resolves to nothing",
+        )
+    }))
+}
+
+fn bind_one(address: SocketAddr) -> io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(
+        Domain::for_address(address),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )?;
+    if address.is_ipv6() && address.ip().is_unspecified() {
+        socket.set_only_v6(false)?;
+    }
+    // As Go and Rust's std do: a restarted server can listen again at once, despite the
+    // previous one's connections in TIME_WAIT.
+    #[cfg(unix)]
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&address.into())?;
+    socket.listen(BACKLOG)?;
+    TcpListener::from_std(socket.into())
+}
+
+/// A bound listener and how to serve on it: what each component's `run` takes, so that
+/// `main` decides the web configuration and the limits, and tests can pass a plain
+/// [`TcpListener`] (served with the defaults and no web configuration).
+#[derive(Debug)]
+pub struct Listener {
+    tcp: TcpListener,
+    web: Option<Arc<WebConfig>>,
+    options: ServeOptions,
+}
+
+impl Listener {
+    /// `tcp`, served with `web` (TLS, basic auth, headers) if given and within `options`.
+    pub fn new(tcp: TcpListener, web: Option<Arc<WebConfig>>, options: ServeOptions) -> Self {
+        Listener { tcp, web, options }
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.tcp.local_addr()
+    }
+
+    /// Serves `router` until `shutdown` completes: [`serve`].
+    pub async fn serve(
+        self,
+        router: Router,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> io::Result<()> {
+        serve(self.tcp, router, self.web, self.options, shutdown).await
+    }
+}
+
+impl From<TcpListener> for Listener {
+    fn from(tcp: TcpListener) -> Self {
+        Listener::new(tcp, None, ServeOptions::default())
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then stops accepting and lets
+/// requests in flight finish within `options.shutdown_timeout`. `web` is the
+/// `--web.config.file` configuration (TLS, basic auth, headers), if any.
+///
+/// Every connection is held to `options`' deadlines; at `options.max_connections`, or when
+/// the process runs out of file descriptors, the connection that has waited longest for a
+/// request is closed so that a new one (a scrape) gets in. Accept errors are logged once per
+/// burst, with a growing pause between attempts.
 pub async fn serve(
     listener: TcpListener,
-    router: axum::Router,
+    router: Router,
     web: Option<Arc<WebConfig>>,
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let _ = (&web, &options);
-    // Placeholder until the connection loop lands: plain axum serving.
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+) -> io::Result<()> {
+    let router = match &web {
+        Some(web) => web.apply(router),
+        None => router,
+    };
+    let tls = web.as_ref().and_then(|web| web.tls());
+    let limits = Limits {
+        header_read: options.header_read_timeout,
+        idle: options.idle_timeout,
+    };
+    let mut http = hyper::server::conn::http1::Builder::new();
+    // hyper's own header timer also runs while a kept-alive connection is idle, so it is set
+    // beyond both deadlines as a backstop; the connection table enforces the real ones.
+    http.timer(TokioTimer::new())
+        .header_read_timeout(options.header_read_timeout + options.idle_timeout)
+        .keep_alive(true);
+    let http = Arc::new(http);
+    let connections = Arc::new(Connections::new(options.max_connections));
+    let (stop, stopped) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    let mut failures = Burst::default();
+    let mut refusals = Burst::default();
+    tokio::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            // The client gave up before we took its connection: nothing to do with us.
+            Err(error) if is_connection_error(&error) => continue,
+            Err(error) => {
+                let pause = accept_failed(&error, &connections, &mut failures);
+                tokio::select! {
+                    biased;
+                    () = &mut shutdown => break,
+                    () = tokio::time::sleep(pause) => continue,
+                }
+            }
+        };
+        if let Some(failed) = failures.end() {
+            tracing::info!(
+                failed,
+                open = connections.len(),
+                "accepting connections works again"
+            );
+        }
+        let connection = match connections.admit(Instant::now()) {
+            Admission::Admitted(connection) => {
+                if let Some(refused) = refusals.end() {
+                    tracing::info!(refused, "accepting new connections again");
+                }
+                connection
+            }
+            Admission::Full => {
+                if refusals.hit() {
+                    tracing::warn!(
+                        open = connections.len(),
+                        max_connections = connections.cap(),
+                        "every connection is in the middle of a request: refusing new ones until one is done"
+                    );
+                }
+                drop(stream);
+                continue;
+            }
+        };
+        tasks.spawn(self::connection(
+            stream,
+            peer,
+            connection,
+            Arc::clone(&connections),
+            router.clone(),
+            Arc::clone(&http),
+            tls.clone(),
+            limits,
+            stopped.clone(),
+        ));
+    }
+    drop(listener);
+    let _ = stop.send(true);
+    let in_flight = tasks.len();
+    let drained = tokio::time::timeout(options.shutdown_timeout, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            connections = in_flight,
+            unfinished = tasks.len(),
+            timeout = ?options.shutdown_timeout,
+            "requests did not finish in time after shutdown: their connections are dropped"
+        );
+        tasks.abort_all();
+    }
+    Ok(())
+}
+
+/// Errors of `accept` about one connection the client already gave up, not about the server.
+fn is_connection_error(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+    )
+}
+
+/// Whether the process (EMFILE) or the system (ENFILE) has no file descriptor left.
+fn out_of_descriptors(error: &io::Error) -> bool {
+    // EMFILE is 24 and ENFILE 23 on Linux, macOS and the BSDs.
+    cfg!(unix) && matches!(error.raw_os_error(), Some(23 | 24))
+}
+
+/// Handles a failed `accept`: logs it if it starts a burst, makes room when descriptors ran
+/// out, and returns how long to pause before the next attempt.
+fn accept_failed(error: &io::Error, connections: &Connections, failures: &mut Burst) -> Duration {
+    let first = failures.hit();
+    if out_of_descriptors(error) {
+        let open = connections.len();
+        let (cap, closed) = connections.out_of_descriptors();
+        if first {
+            tracing::warn!(
+                error = %error,
+                open,
+                closed,
+                max_connections = cap,
+                "accepting a connection failed: out of file descriptors; closing the connections that waited longest for a request, and at most max_connections from now on"
+            );
+        }
+        // The closed connections' descriptors are released as soon as their tasks run.
+        if closed > 0 {
+            return Duration::from_millis(5);
+        }
+    } else if first {
+        tracing::warn!(error = %error, open = connections.len(), "accepting a connection failed; retrying with a growing pause");
+    }
+    failures.pause()
+}
+
+/// Consecutive failures of one kind, so that a storm of them is logged once and paced.
+#[derive(Debug, Default)]
+struct Burst {
+    count: u64,
+}
+
+impl Burst {
+    /// Counts a failure; true for the first of a burst.
+    fn hit(&mut self) -> bool {
+        self.count += 1;
+        self.count == 1
+    }
+
+    /// 10ms after the first failure, doubling up to 1s: never a spin, and a quick recovery.
+    fn pause(&self) -> Duration {
+        let doublings = self.count.saturating_sub(1).min(7) as u32;
+        Duration::from_millis(10 * 2u64.pow(doublings)).min(Duration::from_secs(1))
+    }
+
+    /// Ends the burst, if there was one, with its number of failures.
+    fn end(&mut self) -> Option<u64> {
+        let count = std::mem::take(&mut self.count);
+        (count > 0).then_some(count)
+    }
+}
+
+/// Serves one connection until it is done, its deadlines pass, it is closed to make room,
+/// or shutdown ends it.
+#[allow(clippy::too_many_arguments)]
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    connection: Arc<Connection>,
+    connections: Arc<Connections>,
+    router: Router,
+    http: Arc<hyper::server::conn::http1::Builder>,
+    tls: Option<Arc<TlsServer>>,
+    limits: Limits,
+    stopped: watch::Receiver<bool>,
+) {
+    // Small responses go out at once instead of waiting on Nagle's algorithm.
+    let _ = stream.set_nodelay(true);
+    match tls {
+        None => serve_http(stream, peer, &connection, router, &http, limits, stopped).await,
+        Some(tls) => {
+            // The handshake counts towards the first request's header deadline, and a
+            // connection in its handshake can be closed to make room.
+            let handshake = tokio::select! {
+                handshake = tls.accept(stream) => handshake,
+                reason = connection.expired(limits) => {
+                    log_closing(peer, reason);
+                    connections.remove(&connection);
+                    return;
+                }
+            };
+            match handshake {
+                Ok(stream) => {
+                    serve_http(stream, peer, &connection, router, &http, limits, stopped).await
+                }
+                Err(error) => {
+                    tracing::debug!(peer = %peer, error = %error, "TLS handshake failed")
+                }
+            }
+        }
+    }
+    connections.remove(&connection);
+}
+
+async fn serve_http<S>(
+    stream: S,
+    peer: SocketAddr,
+    connection: &Arc<Connection>,
+    router: Router,
+    http: &hyper::server::conn::http1::Builder,
+    limits: Limits,
+    mut stopped: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let io = TokioIo::new(Tracked {
+        inner: stream,
+        connection: Arc::clone(connection),
+    });
+    let service = Handler {
+        router,
+        connection: Arc::clone(connection),
+    };
+    let served = http.serve_connection(io, service);
+    tokio::pin!(served);
+    let mut shutting_down = *stopped.borrow();
+    if shutting_down {
+        served.as_mut().graceful_shutdown();
+    }
+    loop {
+        tokio::select! {
+            result = served.as_mut() => {
+                if let Err(error) = result {
+                    tracing::debug!(peer = %peer, error = %error, "connection ended with an error");
+                }
+                break;
+            }
+            reason = connection.expired(limits) => {
+                log_closing(peer, reason);
+                break;
+            }
+            _ = stopped.wait_for(|stop| *stop), if !shutting_down => {
+                // Idle connections close now; one in the middle of a request finishes it.
+                served.as_mut().graceful_shutdown();
+                shutting_down = true;
+            }
+        }
+    }
+}
+
+fn log_closing(peer: SocketAddr, reason: Closing) {
+    tracing::debug!(peer = %peer, reason = reason.as_str(), "closing a connection");
+}
+
+/// The connection's stream, reporting reads and writes to its activity.
+struct Tracked<S> {
+    inner: S,
+    connection: Arc<Connection>,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.connection.read(Instant::now());
+        }
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.connection.wrote(Instant::now());
+        }
+        polled
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.connection.wrote(Instant::now());
+        }
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// The router as hyper's service, marking each request's start and end on the connection.
+#[derive(Clone)]
+struct Handler {
+    router: Router,
+    connection: Arc<Connection>,
+}
+
+impl hyper::service::Service<http::Request<Incoming>> for Handler {
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn call(&self, request: http::Request<Incoming>) -> Self::Future {
+        self.connection.request_started();
+        let mut router = self.router.clone();
+        let connection = Arc::clone(&self.connection);
+        Box::pin(async move {
+            use tower_service::Service;
+            // A router is always ready; asking keeps to the service contract.
+            std::future::poll_fn(|cx| Service::<http::Request<Body>>::poll_ready(&mut router, cx))
+                .await?;
+            let response = router.call(request.map(Body::new)).await?;
+            connection.response_started(Instant::now());
+            Ok(response.map(|body| {
+                Body::new(Finishing {
+                    body,
+                    done: Some(Done(connection)),
+                })
+            }))
+        })
+    }
+}
+
+/// Marks the response finished when dropped: after its last frame, or when abandoned.
+struct Done(Arc<Connection>);
+
+impl Drop for Done {
+    fn drop(&mut self) {
+        self.0.response_finished(Instant::now());
+    }
+}
+
+/// A response body that marks the response finished once it has been sent.
+struct Finishing {
+    body: Body,
+    done: Option<Done>,
+}
+
+impl HttpBody for Finishing {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None)) {
+            self.done = None;
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
 }
