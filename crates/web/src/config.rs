@@ -392,6 +392,20 @@ basic_auth_users:
     }
 
     #[test]
+    fn scalars_read_as_text_as_in_go() {
+        // yaml.v2 reads a number into a string field; so must we, or `X-XSS-Protection: 0`
+        // (the usual value) would be refused.
+        let pki = Pki::new("scalars");
+        let web = load(
+            &pki,
+            "http_server_config:\n  headers:\n    X-XSS-Protection: 0\n    Strict-Transport-Security: max-age=31536000\n",
+        )
+        .unwrap();
+        assert_eq!(web.headers[1].0, "x-xss-protection");
+        assert_eq!(web.headers[1].1, "0");
+    }
+
+    #[test]
     fn rate_limit_is_refused_by_name() {
         let pki = Pki::new("rate-limit");
         let (field, _) = invalid_field(load(&pki, "rate_limit:\n  interval: 1s\n  burst: 5\n"));
