@@ -208,8 +208,13 @@ impl Connection {
 /// What [`Connections::admit`] decided.
 #[derive(Debug)]
 pub(crate) enum Admission {
-    /// Serve the connection.
-    Admitted(Arc<Connection>),
+    /// Serve the connection; `made_room` when another one was closed for it.
+    Admitted {
+        /// The new connection.
+        connection: Arc<Connection>,
+        /// Whether a waiting connection was closed to make room.
+        made_room: bool,
+    },
     /// Every open connection is in the middle of a request and the table is full.
     Full,
 }
@@ -249,14 +254,18 @@ impl Connections {
     /// the longest for a request when the table is full) and records it.
     pub(crate) fn admit(&self, now: Instant) -> Admission {
         let mut table = self.table();
-        if table.open.len() >= table.cap && evict_oldest_waiting(&mut table, 1) == 0 {
+        let made_room = table.open.len() >= table.cap;
+        if made_room && evict_oldest_waiting(&mut table, 1) == 0 {
             return Admission::Full;
         }
         let id = table.next_id;
         table.next_id += 1;
         let connection = Arc::new(Connection::new(id, now));
         table.open.insert(id, Arc::clone(&connection));
-        Admission::Admitted(connection)
+        Admission::Admitted {
+            connection,
+            made_room,
+        }
     }
 
     /// Forgets a closed connection.
@@ -323,7 +332,7 @@ mod tests {
 
     fn admitted(connections: &Connections, now: Instant) -> Arc<Connection> {
         match connections.admit(now) {
-            Admission::Admitted(connection) => connection,
+            Admission::Admitted { connection, .. } => connection,
             Admission::Full => panic!("not admitted"),
         }
     }
@@ -452,7 +461,10 @@ mod tests {
         connections.remove(&busy);
         assert!(matches!(
             connections.admit(start + Duration::from_secs(6)),
-            Admission::Admitted(_)
+            Admission::Admitted {
+                made_room: false,
+                ..
+            }
         ));
     }
 

@@ -227,7 +227,7 @@ pub async fn serve(
                 }
             }
         };
-        if let Some(failed) = failures.end() {
+        if let Some(failed) = failures.end_if_quiet(Instant::now()) {
             tracing::info!(
                 failed,
                 open = connections.len(),
@@ -235,14 +235,22 @@ pub async fn serve(
             );
         }
         let connection = match connections.admit(Instant::now()) {
-            Admission::Admitted(connection) => {
+            Admission::Admitted {
+                connection,
+                made_room,
+            } => {
                 if let Some(refused) = refusals.end() {
                     tracing::info!(refused, "accepting new connections again");
+                }
+                if made_room {
+                    // The closed connection's task releases its descriptor when it runs: let
+                    // it, before accepting more, or a flood of connections outruns the cap.
+                    tokio::task::yield_now().await;
                 }
                 connection
             }
             Admission::Full => {
-                if refusals.hit() {
+                if refusals.hit(Instant::now()) {
                     tracing::warn!(
                         open = connections.len(),
                         max_connections = connections.cap(),
@@ -304,7 +312,7 @@ fn out_of_descriptors(error: &io::Error) -> bool {
 /// Handles a failed `accept`: logs it if it starts a burst, makes room when descriptors ran
 /// out, and returns how long to pause before the next attempt.
 fn accept_failed(error: &io::Error, connections: &Connections, failures: &mut Burst) -> Duration {
-    let first = failures.hit();
+    let first = failures.hit(Instant::now());
     if out_of_descriptors(error) {
         let open = connections.len();
         let (cap, closed) = connections.out_of_descriptors();
@@ -327,29 +335,56 @@ fn accept_failed(error: &io::Error, connections: &Connections, failures: &mut Bu
     failures.pause()
 }
 
-/// Consecutive failures of one kind, so that a storm of them is logged once and paced.
+/// How long without a failure ends a burst of them: failures that come back sooner (accepts
+/// succeeding between EMFILEs, say) belong to the same burst and are not logged again.
+const QUIET: Duration = Duration::from_secs(10);
+
+/// Failures of one kind close together, so that a storm of them is logged once and paced.
 #[derive(Debug, Default)]
 struct Burst {
+    /// Failures in this burst.
     count: u64,
+    /// Failures in a row, for the pause.
+    in_a_row: u32,
+    last: Option<Instant>,
 }
 
 impl Burst {
     /// Counts a failure; true for the first of a burst.
-    fn hit(&mut self) -> bool {
+    fn hit(&mut self, now: Instant) -> bool {
+        let first = self.last.is_none_or(|last| now - last > QUIET);
+        if first {
+            self.count = 0;
+        }
         self.count += 1;
-        self.count == 1
+        self.in_a_row = self.in_a_row.saturating_add(1);
+        self.last = Some(now);
+        first
     }
 
-    /// 10ms after the first failure, doubling up to 1s: never a spin, and a quick recovery.
+    /// 10ms after the first failure in a row, doubling up to 1s: never a spin, and a quick
+    /// recovery.
     fn pause(&self) -> Duration {
-        let doublings = self.count.saturating_sub(1).min(7) as u32;
+        let doublings = self.in_a_row.saturating_sub(1).min(7);
         Duration::from_millis(10 * 2u64.pow(doublings)).min(Duration::from_secs(1))
     }
 
-    /// Ends the burst, if there was one, with its number of failures.
+    /// Notes a success; once the burst is `QUIET` old, ends it with its number of failures.
+    fn end_if_quiet(&mut self, now: Instant) -> Option<u64> {
+        self.in_a_row = 0;
+        let last = self.last?;
+        if now - last <= QUIET {
+            return None;
+        }
+        self.last = None;
+        Some(std::mem::take(&mut self.count))
+    }
+
+    /// Ends the burst at once (refusals: the first admitted connection ends them).
     fn end(&mut self) -> Option<u64> {
-        let count = std::mem::take(&mut self.count);
-        (count > 0).then_some(count)
+        self.in_a_row = 0;
+        self.last.take()?;
+        Some(std::mem::take(&mut self.count))
     }
 }
 
@@ -573,5 +608,176 @@ impl HttpBody for Finishing {
 
     fn size_hint(&self) -> SizeHint {
         self.body.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::expect_used, clippy::unwrap_used)]
+
+    use super::*;
+    use axum::routing::get;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_of_failures_is_reported_once_and_paced() {
+        let mut burst = Burst::default();
+        let start = Instant::now();
+        let at = |seconds: u64| start + Duration::from_secs(seconds);
+        assert!(burst.hit(at(0)));
+        assert_eq!(burst.pause(), Duration::from_millis(10));
+        assert!(!burst.hit(at(0)));
+        assert_eq!(burst.pause(), Duration::from_millis(20));
+        // A success in between does not end the burst, but restarts the pause.
+        assert_eq!(burst.end_if_quiet(at(1)), None);
+        assert!(!burst.hit(at(5)));
+        assert_eq!(burst.pause(), Duration::from_millis(10));
+        for _ in 0..20 {
+            burst.hit(at(6));
+        }
+        assert_eq!(burst.pause(), Duration::from_secs(1));
+        // Quiet for longer than QUIET: the burst ends with its count, the next one is new.
+        assert_eq!(burst.end_if_quiet(at(17)), Some(23));
+        assert_eq!(burst.end_if_quiet(at(18)), None);
+        assert!(burst.hit(at(19)));
+    }
+
+    async fn start(
+        router: Router,
+        options: ServeOptions,
+    ) -> (
+        SocketAddr,
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<io::Result<()>>,
+    ) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(listener, router, None, options, async move {
+            let _ = stopped.await;
+        }));
+        (address, stop, server)
+    }
+
+    async fn read_all(stream: &mut TcpStream) -> String {
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer).await;
+        String::from_utf8_lossy(&answer).into_owned()
+    }
+
+    #[tokio::test]
+    async fn shutdown_lets_a_request_in_flight_finish_and_closes_idle_connections() {
+        let router = Router::new()
+            .route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    "done"
+                }),
+            )
+            .route("/fast", get(|| async { "fast" }));
+        let (address, stop, server) = start(router, ServeOptions::default()).await;
+
+        let mut idle = TcpStream::connect(address).await.expect("connect");
+        idle.write_all(b"GET /fast HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .expect("request");
+        let mut first = [0; 512];
+        let read = idle.read(&mut first).await.expect("answer");
+        assert!(String::from_utf8_lossy(&first[..read]).contains("fast"));
+
+        let mut slow = TcpStream::connect(address).await.expect("connect");
+        slow.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .expect("request");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let stopping = Instant::now();
+        stop.send(()).expect("stop");
+
+        let idle_closed = tokio::time::timeout(Duration::from_secs(1), read_all(&mut idle))
+            .await
+            .expect("the idle connection is closed at once");
+        assert_eq!(idle_closed, "");
+        let answer = read_all(&mut slow).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.ends_with("done"), "{answer}");
+        server.await.expect("task").expect("served");
+        assert!(stopping.elapsed() < Duration::from_secs(2));
+        assert!(
+            TcpStream::connect(address).await.is_err(),
+            "still accepting"
+        );
+    }
+
+    #[tokio::test]
+    async fn shutdown_gives_up_on_a_request_that_outlasts_its_timeout() {
+        let router = Router::new().route(
+            "/stuck",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                "late"
+            }),
+        );
+        let options = ServeOptions {
+            shutdown_timeout: Duration::from_millis(300),
+            ..ServeOptions::default()
+        };
+        let (address, stop, server) = start(router, options).await;
+        let mut stuck = TcpStream::connect(address).await.expect("connect");
+        stuck
+            .write_all(b"GET /stuck HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .expect("request");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let stopping = Instant::now();
+        stop.send(()).expect("stop");
+        server.await.expect("task").expect("served");
+        let took = stopping.elapsed();
+        assert!(
+            took >= Duration::from_millis(300) && took < Duration::from_secs(2),
+            "{took:?}"
+        );
+        assert_eq!(read_all(&mut stuck).await, "");
+    }
+
+    #[tokio::test]
+    async fn at_the_cap_a_new_client_gets_in_and_the_longest_waiting_one_is_closed() {
+        let router = Router::new().route("/", get(|| async { "hello" }));
+        let options = ServeOptions {
+            max_connections: 2,
+            ..ServeOptions::default()
+        };
+        let (address, _stop, _server) = start(router, options).await;
+        let mut oldest = TcpStream::connect(address).await.expect("connect");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let _second = TcpStream::connect(address).await.expect("connect");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut scrape = TcpStream::connect(address).await.expect("connect");
+        scrape
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .expect("request");
+        let answer = tokio::time::timeout(Duration::from_secs(2), read_all(&mut scrape))
+            .await
+            .expect("answered");
+        assert!(answer.ends_with("hello"), "{answer}");
+        let closed = tokio::time::timeout(Duration::from_secs(1), read_all(&mut oldest))
+            .await
+            .expect("the oldest idle connection is closed");
+        assert_eq!(closed, "");
+    }
+
+    #[tokio::test]
+    async fn colon_port_listens_on_ipv4_and_ipv6() {
+        let listener = listen(":0").await.expect("listens");
+        let port = listener.local_addr().expect("address").port();
+        let v4 = TcpStream::connect(("127.0.0.1", port)).await;
+        assert!(v4.is_ok(), "IPv4: {v4:?}");
+        if listener.local_addr().expect("address").is_ipv6() {
+            let v6 = TcpStream::connect(("::1", port)).await;
+            assert!(v6.is_ok(), "IPv6: {v6:?}");
+        }
+        assert_eq!(listen_addresses(":9779"), ["[::]:9779", "0.0.0.0:9779"]);
+        assert_eq!(listen_addresses("127.0.0.1:9"), ["127.0.0.1:9"]);
     }
 }
