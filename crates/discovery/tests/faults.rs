@@ -10,13 +10,8 @@ use aws_api::{AwsClient, AwsConfig, ClientOptions};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use discovery::refresh::Namespaces;
 use discovery::{Config, Pipeline};
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -40,7 +35,7 @@ struct Proxy {
     skew: Arc<AtomicI64>,
     /// Requests rejected for their time.
     rejected_for_time: Arc<AtomicU64>,
-    http: Client<HttpConnector, Full<Bytes>>,
+    http: web::client::Client,
 }
 
 impl Proxy {
@@ -139,7 +134,7 @@ async fn forward(State(proxy): State<Proxy>, request: Request) -> Response {
     if let Some(rejection) = skewed_time_check(&proxy, &parts.headers) {
         return rejection;
     }
-    let body = body.collect().await.unwrap().to_bytes();
+    let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
     let operation = parts
         .headers
         .get("x-amz-target")
@@ -189,14 +184,11 @@ async fn forward(State(proxy): State<Proxy>, request: Request) -> Response {
     for (name, value) in &parts.headers {
         upstream = upstream.header(name, value);
     }
-    let answer = proxy
-        .http
-        .request(upstream.body(Full::new(body)).unwrap())
-        .await
-        .unwrap();
-    let (parts, body) = answer.into_parts();
-    let body = body.collect().await.unwrap().to_bytes();
-    Response::from_parts(parts, Body::from(body))
+    let answer = proxy.http.send(upstream.body(body).unwrap()).await.unwrap();
+    let mut response = Response::new(Body::from(answer.body));
+    *response.status_mut() = answer.status;
+    *response.headers_mut() = answer.headers;
+    response
 }
 
 async fn start_proxy(upstream: &str) -> (Proxy, String) {
@@ -205,7 +197,7 @@ async fn start_proxy(upstream: &str) -> (Proxy, String) {
         faults: Arc::default(),
         skew: Arc::default(),
         rejected_for_time: Arc::default(),
-        http: Client::builder(TokioExecutor::new()).build_http(),
+        http: web::client::Client::new(Duration::from_secs(30)),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
