@@ -5,7 +5,6 @@ use crate::load::{LoadConfig, generate};
 use crate::metrics::{RequestMetrics, method_label, path_label};
 use crate::otlp::{OtlpConfig, Span, Tracer, now_ns};
 use axum::Router;
-use axum::ServiceExt as _;
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -17,7 +16,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-use tokio::net::TcpListener;
 use tower_service::Service;
 
 /// The application's finished configuration.
@@ -93,9 +91,10 @@ fn application(config: Config, own_url: String) -> (Arc<App>, Router) {
 /// Serves the application on `listener`, and loads it as configured, until `shutdown`.
 pub async fn run(
     config: Config,
-    listener: TcpListener,
+    listener: impl Into<web::Listener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let listener = listener.into();
     let own_url = format!("http://{}", listener.local_addr()?);
     let load = LoadConfig {
         requests_per_second: config.load_requests_per_second,
@@ -105,14 +104,12 @@ pub async fn run(
     let generator = tokio::spawn(generate(load));
     let (app, routes) = application(config, own_url);
     let served = if app.config.instrumentation || app.tracer.is_some() {
-        let observed = Observe { inner: routes, app };
-        axum::serve(listener, observed.into_make_service())
-            .with_graceful_shutdown(shutdown)
-            .await
+        // The only route is the whole observed router: one boxed call per request, not one
+        // per route.
+        let observed = Router::new().fallback_service(Observe { inner: routes, app });
+        listener.serve(observed, shutdown).await
     } else {
-        axum::serve(listener, routes)
-            .with_graceful_shutdown(shutdown)
-            .await
+        listener.serve(routes, shutdown).await
     };
     generator.abort();
     served

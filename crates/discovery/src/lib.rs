@@ -25,7 +25,6 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
-use tokio::net::TcpListener;
 
 /// Where the Prometheus configuration comes from and goes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -199,7 +198,7 @@ pub async fn once(config: &Config, client: Arc<AwsClient>) -> (Snapshot, bool) {
 pub async fn run(
     config: Config,
     client: Arc<AwsClient>,
-    listener: TcpListener,
+    listener: impl Into<web::Listener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let shared = server::Shared {
@@ -222,8 +221,9 @@ pub async fn run(
             }
         }
     });
-    let served = axum::serve(listener, server::router(shared))
-        .with_graceful_shutdown(shutdown)
+    let served = listener
+        .into()
+        .serve(server::router(shared), shutdown)
         .await;
     refresher.abort();
     served

@@ -13,7 +13,6 @@ use exposition::{Family, MetricType};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::net::TcpListener;
 
 /// How recently the endpoint must have answered for `/-/ready` to say so without asking it.
 const READY_WINDOW: Duration = Duration::from_secs(60);
@@ -56,16 +55,15 @@ pub fn router(config: Config) -> Result<Router, ecs_metadata::InvalidBaseUrl> {
         .with_state(app))
 }
 
-/// Serves the exporter on `listener` until `shutdown` completes.
+/// Serves the exporter on `listener` (a plain [`tokio::net::TcpListener`] is served with
+/// `web`'s defaults) until `shutdown` completes.
 pub async fn run(
     config: Config,
-    listener: TcpListener,
+    listener: impl Into<web::Listener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let router = router(config).map_err(std::io::Error::other)?;
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    listener.into().serve(router, shutdown).await
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {

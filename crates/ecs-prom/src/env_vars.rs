@@ -16,6 +16,14 @@ pub const EXPORTER_LISTEN_ADDRESS: &str = "ECS_PROM_WEB_LISTEN_ADDRESS";
 pub const EXPORTER_TELEMETRY_PATH: &str = "ECS_PROM_WEB_TELEMETRY_PATH";
 /// `exporter --web.disable-exporter-metrics`.
 pub const EXPORTER_DISABLE_EXPORTER_METRICS: &str = "ECS_PROM_WEB_DISABLE_EXPORTER_METRICS";
+/// `exporter --web.config.file`.
+pub const EXPORTER_WEB_CONFIG_FILE: &str = "ECS_PROM_WEB_CONFIG_FILE";
+/// `exporter --web.read-timeout`.
+pub const EXPORTER_WEB_READ_TIMEOUT: &str = "ECS_PROM_WEB_READ_TIMEOUT";
+/// `exporter --web.idle-timeout`.
+pub const EXPORTER_WEB_IDLE_TIMEOUT: &str = "ECS_PROM_WEB_IDLE_TIMEOUT";
+/// `exporter --web.max-connections`.
+pub const EXPORTER_WEB_MAX_CONNECTIONS: &str = "ECS_PROM_WEB_MAX_CONNECTIONS";
 /// `exporter --ecs.metadata-uri`.
 pub const EXPORTER_METADATA_URI: &str = "ECS_PROM_ECS_METADATA_URI";
 /// `exporter --ecs.scope`.
@@ -24,6 +32,14 @@ pub const EXPORTER_SCOPE: &str = "ECS_PROM_ECS_SCOPE";
 pub const EXPORTER_TIMEOUT: &str = "ECS_PROM_ECS_TIMEOUT";
 /// `simulate --web.listen-address`.
 pub const SIMULATE_LISTEN_ADDRESS: &str = "ECS_PROM_SIMULATE_LISTEN_ADDRESS";
+/// `simulate --web.config.file`.
+pub const SIMULATE_WEB_CONFIG_FILE: &str = "ECS_PROM_SIMULATE_WEB_CONFIG_FILE";
+/// `simulate --web.read-timeout`.
+pub const SIMULATE_WEB_READ_TIMEOUT: &str = "ECS_PROM_SIMULATE_WEB_READ_TIMEOUT";
+/// `simulate --web.idle-timeout`.
+pub const SIMULATE_WEB_IDLE_TIMEOUT: &str = "ECS_PROM_SIMULATE_WEB_IDLE_TIMEOUT";
+/// `simulate --web.max-connections`.
+pub const SIMULATE_WEB_MAX_CONNECTIONS: &str = "ECS_PROM_SIMULATE_WEB_MAX_CONNECTIONS";
 /// `simulate --tasks`.
 pub const SIMULATE_TASKS: &str = "ECS_PROM_SIMULATE_TASKS";
 /// `simulate --seed`.
@@ -36,6 +52,14 @@ pub const SIMULATE_FAULT_ERROR_RATE: &str = "ECS_PROM_SIMULATE_FAULT_ERROR_RATE"
 pub const SIMULATE_FAULT_MALFORMED_RATE: &str = "ECS_PROM_SIMULATE_FAULT_MALFORMED_RATE";
 /// `demo-app --web.listen-address`.
 pub const DEMO_APP_LISTEN_ADDRESS: &str = "ECS_PROM_DEMO_APP_LISTEN_ADDRESS";
+/// `demo-app --web.config.file`.
+pub const DEMO_APP_WEB_CONFIG_FILE: &str = "ECS_PROM_DEMO_APP_WEB_CONFIG_FILE";
+/// `demo-app --web.read-timeout`.
+pub const DEMO_APP_WEB_READ_TIMEOUT: &str = "ECS_PROM_DEMO_APP_WEB_READ_TIMEOUT";
+/// `demo-app --web.idle-timeout`.
+pub const DEMO_APP_WEB_IDLE_TIMEOUT: &str = "ECS_PROM_DEMO_APP_WEB_IDLE_TIMEOUT";
+/// `demo-app --web.max-connections`.
+pub const DEMO_APP_WEB_MAX_CONNECTIONS: &str = "ECS_PROM_DEMO_APP_WEB_MAX_CONNECTIONS";
 /// `demo-app --work.latency-median`.
 pub const DEMO_APP_WORK_MEDIAN: &str = "ECS_PROM_DEMO_APP_WORK_LATENCY_MEDIAN";
 /// `demo-app --work.latency-p99`.
@@ -78,6 +102,14 @@ pub const DEMO_DISCOVERY_MOTO_BINARY: &str = "ECS_PROM_DEMO_DISCOVERY_MOTO_BINAR
 pub const DEMO_DISCOVERY_REFRESH_INTERVAL: &str = "ECS_PROM_DEMO_DISCOVERY_REFRESH_INTERVAL";
 /// `discovery --web.listen-address`.
 pub const DISCOVERY_LISTEN_ADDRESS: &str = "ECS_PROM_DISCOVERY_LISTEN_ADDRESS";
+/// `discovery --web.config.file`.
+pub const DISCOVERY_WEB_CONFIG_FILE: &str = "ECS_PROM_DISCOVERY_WEB_CONFIG_FILE";
+/// `discovery --web.read-timeout`.
+pub const DISCOVERY_WEB_READ_TIMEOUT: &str = "ECS_PROM_DISCOVERY_WEB_READ_TIMEOUT";
+/// `discovery --web.idle-timeout`.
+pub const DISCOVERY_WEB_IDLE_TIMEOUT: &str = "ECS_PROM_DISCOVERY_WEB_IDLE_TIMEOUT";
+/// `discovery --web.max-connections`.
+pub const DISCOVERY_WEB_MAX_CONNECTIONS: &str = "ECS_PROM_DISCOVERY_WEB_MAX_CONNECTIONS";
 /// `discovery --cloudmap.namespace` (comma-separated).
 pub const DISCOVERY_NAMESPACES: &str = "ECS_PROM_DISCOVERY_NAMESPACES";
 /// `discovery --cloudmap.namespaces-parameter`.

@@ -61,6 +61,7 @@ fn init_logging(level: LogLevel, format: LogFormat) {
 
 fn run_exporter(flags: cli::ExporterFlags) -> anyhow::Result<()> {
     let address = flags.listen_address.clone();
+    let serving = flags.web.clone().finish()?;
     let config = flags.finish(|key| std::env::var(key).ok())?;
     // A sidecar that answers a scrape every few seconds needs no worker pool: one thread
     // keeps its memory and CPU footprint small.
@@ -69,11 +70,12 @@ fn run_exporter(flags: cli::ExporterFlags) -> anyhow::Result<()> {
         let listener = bind(&address).await?;
         tracing::info!(
             address = %listener.local_addr().map(|a| a.to_string()).unwrap_or(address),
+            tls = serving.tls(),
             metadata_uri = %config.metadata_url,
             scope = config.scope.as_str(),
             "ecs-prom exporter listening"
         );
-        ecs_exporter::run(config, listener, shutdown)
+        ecs_exporter::run(config, serving.listener(listener), shutdown)
             .await
             .context("serving metrics")
     })?;
@@ -91,6 +93,7 @@ fn run_simulator(flags: cli::SimulateFlags) -> anyhow::Result<()> {
     // first scrape on.
     let started = ecs_simulator::server::now() - 60.0;
     let simulation = ecs_simulator::Simulation::new(flags.seed, usize::from(flags.tasks), started);
+    let serving = flags.web.clone().finish()?;
     runtime(Threads::One)?.block_on(async {
         let shutdown = shutdown_signal()?;
         let listener = bind(&flags.listen_address).await?;
@@ -105,12 +108,13 @@ fn run_simulator(flags: cli::SimulateFlags) -> anyhow::Result<()> {
             );
         }
         tracing::info!(address = %server_url, tasks = flags.tasks, seed = flags.seed, "ecs-prom simulate listening");
-        ecs_simulator::run(simulation, faults, listener, shutdown).await.context("serving the simulation")
+        ecs_simulator::run(simulation, faults, serving.listener(listener), shutdown).await.context("serving the simulation")
     })
 }
 
 fn run_demo_app(flags: cli::DemoAppFlags) -> anyhow::Result<()> {
     let address = flags.listen_address.clone();
+    let serving = flags.web.clone().finish()?;
     let config = flags.finish(|key| std::env::var(key).ok());
     // Under load the application serves many requests at once: use every core.
     runtime(Threads::PerCore)?.block_on(async {
@@ -122,7 +126,7 @@ fn run_demo_app(flags: cli::DemoAppFlags) -> anyhow::Result<()> {
             traces = config.otlp.as_ref().map(|o| o.traces_url.as_str()).unwrap_or("off"),
             "ecs-prom demo-app listening"
         );
-        demo_app::run(config, listener, shutdown)
+        demo_app::run(config, serving.listener(listener), shutdown)
             .await
             .context("serving the demo app")
     })
@@ -162,6 +166,7 @@ fn run_health(flags: cli::HealthFlags) -> anyhow::Result<()> {
 
 fn run_discovery(flags: cli::DiscoveryFlags) -> anyhow::Result<()> {
     let address = flags.listen_address.clone();
+    let serving = flags.web.clone().finish()?;
     let once = flags.once;
     let region_flag = flags.region.clone();
     let role = flags.aws_role();
@@ -202,7 +207,7 @@ fn run_discovery(flags: cli::DiscoveryFlags) -> anyhow::Result<()> {
             namespaces = ?config.namespaces,
             "ecs-prom discovery listening"
         );
-        discovery::run(config, client, listener, shutdown)
+        discovery::run(config, client, serving.listener(listener), shutdown)
             .await
             .context("serving discovery")
     })
@@ -289,19 +294,9 @@ fn runtime(threads: Threads) -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-/// Listens on a `--web.listen-address`, trying each address it stands for in turn.
+/// Listens on a `--web.listen-address` (`:PORT`: every interface, IPv6 and IPv4).
 async fn bind(flag: &str) -> anyhow::Result<tokio::net::TcpListener> {
-    let mut last_error = None;
-    for address in cli::listen_addresses(flag) {
-        match tokio::net::TcpListener::bind(&address).await {
-            Ok(listener) => return Ok(listener),
-            Err(error) => {
-                last_error =
-                    Some(anyhow::Error::from(error).context(format!("listening on {address}")))
-            }
-        }
-    }
-    Err(last_error.unwrap_or_else(|| anyhow::anyhow!("listening on {flag}: no address")))
+    Ok(web::listen(flag).await?)
 }
 
 /// Registers for SIGTERM (how ECS stops a container) and SIGINT (Ctrl-C), and returns a

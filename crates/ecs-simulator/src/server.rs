@@ -12,7 +12,6 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::net::TcpListener;
 
 /// Faults injected into metadata responses, decided by a pseudo-random sequence derived
 /// from the simulation's seed, so a run with the same seed fails the same requests.
@@ -99,12 +98,13 @@ pub fn router(simulation: Simulation, faults: Faults, server_url: String) -> Rou
 pub async fn run(
     simulation: Simulation,
     faults: Faults,
-    listener: TcpListener,
+    listener: impl Into<web::Listener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let listener = listener.into();
     let server_url = format!("http://{}", listener.local_addr()?);
-    axum::serve(listener, router(simulation, faults, server_url))
-        .with_graceful_shutdown(shutdown)
+    listener
+        .serve(router(simulation, faults, server_url), shutdown)
         .await
 }
 

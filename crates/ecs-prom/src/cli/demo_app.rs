@@ -8,9 +8,12 @@ use std::time::Duration;
 /// `ecs-prom demo-app` flags.
 #[derive(Debug, Args)]
 pub struct DemoAppFlags {
-    /// Address to listen on (`:PORT` listens on every IPv4 interface).
+    /// Address to listen on (`:PORT` listens on every interface, IPv6 and IPv4).
     #[arg(long = "web.listen-address", env = env_vars::DEMO_APP_LISTEN_ADDRESS, default_value = ":3000")]
     pub listen_address: String,
+    /// Web configuration file and connection limits.
+    #[command(flatten)]
+    pub web: super::serving::DemoAppWebFlags,
     /// Median latency of /work.
     #[arg(long = "work.latency-median", env = env_vars::DEMO_APP_WORK_MEDIAN, default_value = "40ms", value_parser = parse_duration)]
     pub work_median: Duration,

@@ -13,6 +13,9 @@ pub struct DiscoveryFlags {
     /// Address to serve http_sd (/prometheus-targets), /metrics and the status page on.
     #[arg(long = "web.listen-address", env = env_vars::DISCOVERY_LISTEN_ADDRESS, default_value = ":9001")]
     pub listen_address: String,
+    /// Web configuration file and connection limits.
+    #[command(flatten)]
+    pub web: super::serving::DiscoveryWebFlags,
     /// Cloud Map namespace to discover, by name (repeatable; any namespace type).
     #[arg(long = "cloudmap.namespace", env = env_vars::DISCOVERY_NAMESPACES, value_delimiter = ',')]
     pub namespaces: Vec<String>,

@@ -18,9 +18,12 @@ pub enum ScopeFlag {
 /// `ecs-prom exporter` flags.
 #[derive(Debug, Args)]
 pub struct ExporterFlags {
-    /// Address to listen on for scrapes (`:PORT` listens on every IPv4 interface).
+    /// Address to listen on for scrapes (`:PORT` listens on every interface, IPv6 and IPv4).
     #[arg(long = "web.listen-address", env = env_vars::EXPORTER_LISTEN_ADDRESS, default_value = ":9779")]
     pub listen_address: String,
+    /// Web configuration file and connection limits.
+    #[command(flatten)]
+    pub web: super::serving::ExporterWebFlags,
     /// Path under which to expose metrics.
     #[arg(long = "web.telemetry-path", env = env_vars::EXPORTER_TELEMETRY_PATH, default_value = "/metrics")]
     pub telemetry_path: String,
@@ -38,9 +41,6 @@ pub struct ExporterFlags {
     /// Which tasks to report on.
     #[arg(long = "ecs.scope", env = env_vars::EXPORTER_SCOPE, default_value = "task", value_enum)]
     pub scope: ScopeFlag,
-    /// Not supported (TLS and basic auth, as in exporter-toolkit): given, the exporter exits with an explanation.
-    #[arg(long = "web.config.file")]
-    pub web_config_file: Option<String>,
     /// Deadline of each request to the metadata endpoint (below Prometheus' 10s scrape timeout).
     #[arg(long = "ecs.timeout", env = env_vars::EXPORTER_TIMEOUT, default_value = "5s", value_parser = parse_duration)]
     pub timeout: Duration,
@@ -53,12 +53,6 @@ impl ExporterFlags {
         self,
         env: impl Fn(&str) -> Option<String>,
     ) -> anyhow::Result<ecs_exporter::Config> {
-        if let Some(file) = &self.web_config_file {
-            bail!(
-                "--web.config.file {file:?}: TLS and basic auth are not supported by ecs-prom exporter; \
-                 serve it on the task's private address or behind a proxy that terminates TLS"
-            );
-        }
         // An empty variable (common in templated task definitions) does not hide the next one.
         let metadata_url = [
             self.metadata_uri,

@@ -6,6 +6,7 @@ mod demo_app;
 mod discovery;
 mod exporter;
 mod health;
+mod serving;
 mod simulate;
 
 pub use demo::DemoFlags;
@@ -84,16 +85,6 @@ pub(crate) fn parse_rate(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
         Ok(rate) if (0.0..=100_000.0).contains(&rate) => Ok(rate),
         _ => Err(format!("{text:?} is not a rate from 0 to 100000")),
-    }
-}
-
-/// The addresses to try, in order, for a `--web.listen-address`: `:9779` means every
-/// interface, IPv6 (dual-stack) first and IPv4 where IPv6 is disabled, as Go programs do;
-/// anything else is used as given.
-pub fn listen_addresses(flag: &str) -> Vec<String> {
-    match flag.strip_prefix(':') {
-        Some(port) => vec![format!("[::]:{port}"), format!("0.0.0.0:{port}")],
-        None => vec![flag.to_owned()],
     }
 }
 
@@ -206,10 +197,10 @@ mod tests {
     fn defaults_match_ecs_exporter() {
         let flags = exporter_flags(&[]);
         assert_eq!(
-            listen_addresses(&flags.listen_address),
+            web::listen_addresses(&flags.listen_address),
             ["[::]:9779", "0.0.0.0:9779"]
         );
-        assert_eq!(listen_addresses("127.0.0.1:9"), ["127.0.0.1:9"]);
+        assert_eq!(web::listen_addresses("127.0.0.1:9"), ["127.0.0.1:9"]);
         let config = flags
             .finish(env_of(&[(env_vars::ECS_METADATA_URI_V4, "http://x")]))
             .expect("ok");

@@ -11,6 +11,9 @@ pub struct SimulateFlags {
     /// Address to listen on.
     #[arg(long = "web.listen-address", env = env_vars::SIMULATE_LISTEN_ADDRESS, default_value = "127.0.0.1:8912")]
     pub listen_address: String,
+    /// Web configuration file and connection limits.
+    #[command(flatten)]
+    pub web: super::serving::SimulateWebFlags,
     /// Number of simulated tasks (they cycle through Fargate, EC2 bridge and Managed Instances).
     #[arg(long = "tasks", env = env_vars::SIMULATE_TASKS, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub tasks: u16,
