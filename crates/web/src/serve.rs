@@ -768,6 +768,79 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn with_tls_the_handshake_is_held_to_the_header_deadline() {
+        use rustls::pki_types::pem::PemObject;
+        let pki = crate::test_pki::Pki::standard("serve");
+        let yaml = "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n";
+        let web = WebConfig::load(&pki.write("web.yml", yaml)).expect("web configuration");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        let options = ServeOptions {
+            header_read_timeout: Duration::from_millis(500),
+            ..ServeOptions::default()
+        };
+        let router = Router::new().route("/metrics", get(|| async { "up 1\n" }));
+        tokio::spawn(serve(
+            listener,
+            router,
+            Some(Arc::new(web)),
+            options,
+            std::future::pending(),
+        ));
+
+        // An HTTPS scrape.
+        let mut roots = rustls::RootCertStore::empty();
+        for certificate in
+            rustls::pki_types::CertificateDer::pem_file_iter(pki.path("ca.pem")).expect("ca.pem")
+        {
+            roots.add(certificate.expect("certificate")).expect("root");
+        }
+        let client = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
+        let tcp = TcpStream::connect(address).await.expect("connect");
+        let name = rustls::pki_types::ServerName::IpAddress(address.ip().into());
+        let mut tls = connector.connect(name, tcp).await.expect("handshake");
+        tls.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .expect("request");
+        let mut answer = String::new();
+        let _ = tls.read_to_string(&mut answer).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.ends_with("up 1\n"), "{answer}");
+
+        // Plain HTTP to the TLS port: Go's answer.
+        let mut plain = TcpStream::connect(address).await.expect("connect");
+        plain
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .expect("request");
+        let answer = read_all(&mut plain).await;
+        assert!(answer.starts_with("HTTP/1.0 400 Bad Request"), "{answer}");
+
+        // Silent, and half a ClientHello: closed at the header deadline.
+        for sent in [&b""[..], &[0x16, 0x03, 0x01, 0x02, 0x00, 0x01][..]] {
+            let mut stalled = TcpStream::connect(address).await.expect("connect");
+            stalled.write_all(sent).await.expect("bytes");
+            let since = Instant::now();
+            let closed = tokio::time::timeout(Duration::from_secs(3), read_all(&mut stalled))
+                .await
+                .expect("closed");
+            let took = since.elapsed();
+            assert_eq!(closed, "");
+            assert!(
+                took >= Duration::from_millis(400) && took < Duration::from_millis(1500),
+                "{sent:?}: closed after {took:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
     async fn colon_port_listens_on_ipv4_and_ipv6() {
         let listener = listen(":0").await.expect("listens");
         let port = listener.local_addr().expect("address").port();
