@@ -1006,6 +1006,35 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn https_is_spoken_to_an_https_url() {
+        // A plain HTTP server that answers whatever arrives first: a client speaking HTTP reads
+        // its 200; one that opened with a TLS handshake reads no TLS and fails to connect.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let _ = socket.read(&mut [0u8; 4096]).await;
+                let _ = socket
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                    .await;
+            }
+        });
+        let plain = Client::new(Duration::from_secs(5))
+            .get(&url)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(plain.body, Bytes::from_static(b"ok"));
+        let https = url.replacen("http://", "https://", 1);
+        let error = Client::new(Duration::from_secs(5))
+            .get(&https)
+            .send()
+            .await
+            .unwrap_err();
+        assert!(matches!(error, ClientError::Connect { .. }), "{error}");
+    }
+
+    #[tokio::test]
     async fn unusable_urls_and_headers_are_refused_before_sending() {
         let client = Client::new(Duration::from_secs(1));
         for url in [
