@@ -397,3 +397,64 @@ fn running_out_of_file_descriptors_does_not_lock_out_a_scrape_and_is_logged_once
         logged[0]
     );
 }
+
+#[test]
+fn the_web_configuration_file_is_read_at_start_and_applies_to_every_path() {
+    let dir = std::env::temp_dir().join(format!("ecs-prom-serving-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("directory");
+    let file = dir.join("web.yml");
+    std::fs::write(
+        &file,
+        "http_server_config:\n  headers:\n    X-Frame-Options: deny\n",
+    )
+    .expect("web.yml");
+    let exporter = Server::start(
+        &[
+            "exporter",
+            "--web.config.file",
+            file.to_str().expect("path"),
+        ],
+        &[(
+            "ECS_CONTAINER_METADATA_URI_V4",
+            "http://127.0.0.1:9/v4/unused",
+        )],
+        None,
+    );
+    for path in ["/-/healthy", "/metrics", "/nowhere"] {
+        let (_, answer) = get(exporter.address, path);
+        assert!(
+            answer
+                .to_ascii_lowercase()
+                .contains("x-frame-options: deny"),
+            "{path}: {answer}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // A file that cannot be used stops every component at start, named with its flag, whether
+    // given as a flag or through the component's environment variable.
+    for (component, variable) in [
+        ("exporter", "ECS_PROM_WEB_CONFIG_FILE"),
+        ("discovery", "ECS_PROM_DISCOVERY_WEB_CONFIG_FILE"),
+        ("simulate", "ECS_PROM_SIMULATE_WEB_CONFIG_FILE"),
+        ("demo-app", "ECS_PROM_DEMO_APP_WEB_CONFIG_FILE"),
+    ] {
+        let output = Command::new(BINARY)
+            .arg(component)
+            .env_clear()
+            .env(variable, "/nonexistent/web.yml")
+            .env(
+                "ECS_CONTAINER_METADATA_URI_V4",
+                "http://127.0.0.1:9/v4/unused",
+            )
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{component}: {stderr}");
+        assert!(
+            stderr.contains("--web.config.file") && stderr.contains("/nonexistent/web.yml"),
+            "{component}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{component}: {stderr}");
+    }
+}
