@@ -3,6 +3,7 @@
 //! successful checks cached so a scrape every 15 s does not cost a bcrypt each time, and the
 //! configured security headers on every response, 401s included.
 
+use crate::config::Live;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -184,17 +185,18 @@ pub(crate) fn response_headers(
         .collect()
 }
 
-/// What the middleware needs: the users (if any) and the headers to add.
-#[derive(Debug, Clone)]
-pub(crate) struct Guard {
-    pub(crate) auth: Option<Arc<BasicAuth>>,
-    pub(crate) headers: Arc<Vec<(HeaderName, HeaderValue)>>,
+/// What the middleware applies: the users (if any) and the headers to add.
+#[derive(Debug, Default)]
+pub(crate) struct GuardState {
+    pub(crate) auth: Option<BasicAuth>,
+    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 /// The middleware: basic auth first (401 with `WWW-Authenticate: Basic` as Go's `http.Error`
 /// writes it), then the configured headers on whatever answer goes out, unless the handler
 /// set the header itself (in Go the handler's own `Set` wins too).
-pub(crate) async fn guard(State(guard): State<Guard>, request: Request, next: Next) -> Response {
+pub(crate) async fn guard(State(live): State<Arc<Live>>, request: Request, next: Next) -> Response {
+    let guard = live.guard();
     let allowed = match &guard.auth {
         None => true,
         Some(auth) => auth.check(request.headers().get(AUTHORIZATION)).await,
@@ -205,7 +207,7 @@ pub(crate) async fn guard(State(guard): State<Guard>, request: Request, next: Ne
         unauthorized()
     };
     let response_headers = response.headers_mut();
-    for (name, value) in guard.headers.iter() {
+    for (name, value) in &guard.headers {
         if !response_headers.contains_key(name) {
             response_headers.insert(name.clone(), value.clone());
         }

@@ -2,12 +2,12 @@
 //! and with its behaviour: `tls_server_config` (certificates re-read when they change,
 //! client certificates), `basic_auth_users` (bcrypt hashes) and `http_server_config.headers`.
 
-use crate::auth::{BasicAuth, Guard};
-use crate::tls::TlsServer;
+use crate::auth::{BasicAuth, GuardState};
+use crate::tls::{Stamp, TlsParts, TlsServer, file_stamp};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Why a web configuration file cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -80,93 +80,164 @@ struct RawConfig {
     rate_limit: Option<serde::de::IgnoredAny>,
 }
 
-/// A loaded web configuration.
-#[derive(Debug, Default)]
-pub struct WebConfig {
-    tls: Option<Arc<TlsServer>>,
-    auth: Option<Arc<BasicAuth>>,
-    headers: Arc<Vec<(http::HeaderName, http::HeaderValue)>>,
+/// A checked configuration, before it is put in service.
+struct Parsed {
+    tls: Option<TlsParts>,
+    guard: Arc<GuardState>,
     http2: bool,
+}
+
+/// A loaded web configuration. Like exporter-toolkit, which reads the file at every request,
+/// ecs-prom checks the file (a `stat`) at each connection and request and reads it again when
+/// it changed: users, headers, client certificate settings and certificates apply without a
+/// restart. A changed file that cannot be used is logged and the last good configuration stays
+/// in service. Turning TLS on or off takes a restart, as in exporter-toolkit.
+#[derive(Debug)]
+pub struct WebConfig {
+    live: Arc<Live>,
+    tls: Option<Arc<TlsServer>>,
+    http2: bool,
+}
+
+impl Default for WebConfig {
+    /// No file: no TLS, no basic auth, no headers.
+    fn default() -> Self {
+        WebConfig {
+            live: Arc::new(Live {
+                file: None,
+                state: Mutex::new(LiveState {
+                    stamp: None,
+                    guard: Arc::new(GuardState::default()),
+                    tls: None,
+                }),
+            }),
+            tls: None,
+            http2: true,
+        }
+    }
+}
+
+/// The configuration in service, and the file it comes from.
+#[derive(Debug)]
+pub(crate) struct Live {
+    file: Option<PathBuf>,
+    state: Mutex<LiveState>,
+}
+
+#[derive(Debug)]
+struct LiveState {
+    /// The file as it was when last read (or tried).
+    stamp: Option<Stamp>,
+    guard: Arc<GuardState>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+impl Live {
+    /// Basic auth and headers as the file says now.
+    pub(crate) fn guard(&self) -> Arc<GuardState> {
+        self.refreshed().guard.clone()
+    }
+
+    /// The TLS configuration as the file says now.
+    pub(crate) fn tls_config(&self) -> Option<Arc<rustls::ServerConfig>> {
+        self.refreshed().tls.clone()
+    }
+
+    fn refreshed(&self) -> MutexGuard<'_, LiveState> {
+        // A panic elsewhere while holding the lock leaves a consistent state behind.
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(path) = &self.file else {
+            return state;
+        };
+        let stamp = file_stamp(path);
+        if stamp == state.stamp {
+            return state;
+        }
+        // Recorded whatever the outcome, so a broken file is logged once, not at every request.
+        state.stamp = stamp;
+        match WebConfig::read(path) {
+            // Turning TLS on or off takes a restart; such a file is not applied at all, so
+            // what is in service always comes from one version of the file.
+            Ok(parsed) if parsed.tls.is_some() != state.tls.is_some() => tracing::warn!(
+                path = %path.display(),
+                "the web configuration file changed whether TLS is on, which takes a restart; the previous configuration stays in service"
+            ),
+            Ok(parsed) => {
+                state.guard = parsed.guard;
+                state.tls = parsed.tls.map(|tls| tls.config);
+                tracing::info!(path = %path.display(), "web configuration file re-read after it changed");
+            }
+            Err(error) => tracing::warn!(
+                error = %error_chain(&error),
+                "web configuration file changed but cannot be used; the previous configuration stays in service"
+            ),
+        }
+        state
+    }
+}
+
+/// An error and its sources on one line, for a log field.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 impl WebConfig {
     /// Reads and checks the file at `path`, and the certificate files it names (relative
     /// paths are relative to the file's directory).
     pub fn load(path: &Path) -> Result<WebConfig, WebConfigError> {
+        let stamp = file_stamp(path);
+        let parsed = WebConfig::read(path)?;
+        Ok(WebConfig::serve(parsed, Some(path.to_owned()), stamp))
+    }
+
+    fn read(path: &Path) -> Result<Parsed, WebConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| WebConfigError::Read {
             path: path.to_owned(),
             source,
         })?;
         let dir = path.parent().unwrap_or_else(|| Path::new("."));
-        WebConfig::parse(&text, path, dir)
+        parse(&text, path, dir)
     }
 
-    /// Checks `text` as the content of the file at `path`; files it names are looked up in
-    /// `dir`.
-    pub(crate) fn parse(text: &str, path: &Path, dir: &Path) -> Result<WebConfig, WebConfigError> {
-        let invalid = |field: &str, reason: String| WebConfigError::Invalid {
-            path: path.to_owned(),
-            field: field.to_owned(),
-            reason,
-        };
-        // An empty file is a valid configuration that changes nothing, as in exporter-toolkit.
-        let raw: RawConfig = if text.trim().is_empty() {
-            RawConfig::default()
-        } else {
-            serde_saphyr::from_str(text).map_err(|source| WebConfigError::Parse {
-                path: path.to_owned(),
-                source: Box::new(source),
-            })?
-        };
-        if raw.rate_limit.is_some() {
-            return Err(invalid(
-                "rate_limit",
-                "not supported by ecs-prom; remove it".to_owned(),
-            ));
-        }
-
-        let tls = match &raw.tls_server_config {
-            Some(tls) => crate::tls::build(tls, path, dir)?.map(Arc::new),
-            None => None,
-        };
-
-        let auth = match raw.basic_auth_users.as_ref().filter(|u| !u.is_empty()) {
-            None => None,
-            Some(users) => Some(Arc::new(BasicAuth::new(users).map_err(
-                |(user, reason)| {
-                    invalid(
-                        &format!("basic_auth_users.{user}"),
-                        format!("not a bcrypt hash: {reason}"),
-                    )
-                },
-            )?)),
-        };
-
-        let http = raw.http_server_config.unwrap_or_default();
-        let headers = crate::auth::response_headers(&http.headers.unwrap_or_default())
-            .map_err(|reason| invalid("http_server_config.headers", reason))?;
-        // exporter-toolkit's default; the servers speak HTTP/1.1 only, so it changes nothing.
-        let http2 = http.http2.unwrap_or(true);
-
-        Ok(WebConfig {
+    fn serve(parsed: Parsed, file: Option<PathBuf>, stamp: Option<Stamp>) -> WebConfig {
+        let tls_config = parsed.tls.as_ref().map(|tls| tls.config.clone());
+        let live = Arc::new(Live {
+            file,
+            state: Mutex::new(LiveState {
+                stamp,
+                guard: parsed.guard,
+                tls: tls_config,
+            }),
+        });
+        let tls = parsed
+            .tls
+            .map(|parts| Arc::new(TlsServer::new(live.clone(), parts)));
+        WebConfig {
+            live,
             tls,
-            auth,
-            headers: Arc::new(headers),
-            http2,
-        })
+            http2: parsed.http2,
+        }
     }
 
-    /// `router` behind the configured basic auth, with the configured response headers.
+    /// `text` checked as the content of the file at `path` (files it names are looked up in
+    /// `dir`), never read again.
+    #[cfg(test)]
+    pub(crate) fn parse(text: &str, path: &Path, dir: &Path) -> Result<WebConfig, WebConfigError> {
+        Ok(WebConfig::serve(parse(text, path, dir)?, None, None))
+    }
+
+    /// `router` behind the configured basic auth, with the configured response headers (as
+    /// the file says at each request).
     pub fn apply(&self, router: axum::Router) -> axum::Router {
-        if self.auth.is_none() && self.headers.is_empty() {
-            return router;
-        }
-        let guard = Guard {
-            auth: self.auth.clone(),
-            headers: self.headers.clone(),
-        };
         router.layer(axum::middleware::from_fn_with_state(
-            guard,
+            self.live.clone(),
             crate::auth::guard,
         ))
     }
@@ -178,7 +249,7 @@ impl WebConfig {
 
     /// Whether basic auth is on.
     pub fn has_basic_auth(&self) -> bool {
-        self.auth.is_some()
+        self.live.guard().auth.is_some()
     }
 
     /// `http_server_config.http2` (default true). It has no effect: ecs-prom's servers speak
@@ -186,6 +257,62 @@ impl WebConfig {
     pub fn http2(&self) -> bool {
         self.http2
     }
+
+    #[cfg(test)]
+    pub(crate) fn headers(&self) -> Vec<(http::HeaderName, http::HeaderValue)> {
+        self.live.guard().headers.clone()
+    }
+}
+
+/// Checks `text` as the content of the file at `path`; files it names are looked up in `dir`.
+fn parse(text: &str, path: &Path, dir: &Path) -> Result<Parsed, WebConfigError> {
+    let invalid = |field: &str, reason: String| WebConfigError::Invalid {
+        path: path.to_owned(),
+        field: field.to_owned(),
+        reason,
+    };
+    // An empty file is a valid configuration that changes nothing, as in exporter-toolkit.
+    let raw: RawConfig = if text.trim().is_empty() {
+        RawConfig::default()
+    } else {
+        serde_saphyr::from_str(text).map_err(|source| WebConfigError::Parse {
+            path: path.to_owned(),
+            source: Box::new(source),
+        })?
+    };
+    if raw.rate_limit.is_some() {
+        return Err(invalid(
+            "rate_limit",
+            "not supported by ecs-prom; remove it".to_owned(),
+        ));
+    }
+
+    let tls = match &raw.tls_server_config {
+        Some(tls) => crate::tls::build(tls, path, dir)?,
+        None => None,
+    };
+
+    let auth = match raw.basic_auth_users.as_ref().filter(|u| !u.is_empty()) {
+        None => None,
+        Some(users) => Some(BasicAuth::new(users).map_err(|(user, reason)| {
+            invalid(
+                &format!("basic_auth_users.{user}"),
+                format!("not a bcrypt hash: {reason}"),
+            )
+        })?),
+    };
+
+    let http = raw.http_server_config.unwrap_or_default();
+    let headers = crate::auth::response_headers(&http.headers.unwrap_or_default())
+        .map_err(|reason| invalid("http_server_config.headers", reason))?;
+    // exporter-toolkit's default; the servers speak HTTP/1.1 only, so it changes nothing.
+    let http2 = http.http2.unwrap_or(true);
+
+    Ok(Parsed {
+        tls,
+        guard: Arc::new(GuardState { auth, headers }),
+        http2,
+    })
 }
 
 #[cfg(test)]
@@ -237,7 +364,7 @@ mod tests {
             let web = load(&pki, text).unwrap();
             assert!(web.tls().is_none(), "{text:?}");
             assert!(!web.has_basic_auth());
-            assert!(web.headers.is_empty());
+            assert!(web.headers().is_empty());
             assert!(web.http2());
         }
     }
@@ -277,7 +404,7 @@ basic_auth_users:
         );
         let web = load(&pki, &yaml).unwrap();
         let tls = web.tls().expect("TLS is on");
-        let config = tls.server_config();
+        let config = tls.server_config().unwrap();
         assert!(!config.ignore_client_order);
         assert_eq!(config.alpn_protocols, vec![b"http/1.1".to_vec()]);
         let suites: Vec<_> = config
@@ -316,7 +443,8 @@ basic_auth_users:
         );
         assert!(web.has_basic_auth());
         assert!(!web.http2());
-        let names: Vec<_> = web.headers.iter().map(|(n, _)| n.as_str()).collect();
+        let headers = web.headers();
+        let names: Vec<_> = headers.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(
             names,
             [
@@ -401,8 +529,8 @@ basic_auth_users:
             "http_server_config:\n  headers:\n    X-XSS-Protection: 0\n    Strict-Transport-Security: max-age=31536000\n",
         )
         .unwrap();
-        assert_eq!(web.headers[1].0, "x-xss-protection");
-        assert_eq!(web.headers[1].1, "0");
+        assert_eq!(web.headers()[1].0, "x-xss-protection");
+        assert_eq!(web.headers()[1].1, "0");
     }
 
     #[test]
@@ -655,6 +783,6 @@ basic_auth_users:
             "http_server_config:\n  headers:\n    X-Frame-Options: sameorigin\n",
         )
         .unwrap();
-        assert_eq!(web.headers[0].1, "sameorigin");
+        assert_eq!(web.headers()[0].1, "sameorigin");
     }
 }

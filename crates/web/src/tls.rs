@@ -3,7 +3,7 @@
 //! client-authentication policies, versions, cipher suites and curves, allowed client SANs, and
 //! the Go server's plain-text answer to plain HTTP sent to the TLS port.
 
-use crate::config::{RawTlsConfig, WebConfigError};
+use crate::config::{Live, RawTlsConfig, WebConfigError};
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::{CryptoProvider, SupportedKxGroup, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
@@ -38,7 +38,9 @@ const PLAIN_HTTP_DRAIN: Duration = Duration::from_millis(500);
 /// The TLS side of a server configured by `tls_server_config`: hands each accepted TCP
 /// connection its handshake, with the certificate as it is on disk at that moment.
 pub struct TlsServer {
-    acceptor: TlsAcceptor,
+    /// Where the current rustls configuration comes from: the web configuration file may
+    /// change it between connections.
+    live: Arc<Live>,
     /// Kept for tests: rustls does not show a configuration's verifier or versions.
     #[cfg_attr(not(test), allow(dead_code))]
     client_auth: ClientAuth,
@@ -52,7 +54,22 @@ impl std::fmt::Debug for TlsServer {
     }
 }
 
+/// A built `tls_server_config`.
+pub(crate) struct TlsParts {
+    pub(crate) config: Arc<ServerConfig>,
+    client_auth: ClientAuth,
+    versions: Vec<rustls::ProtocolVersion>,
+}
+
 impl TlsServer {
+    pub(crate) fn new(live: Arc<Live>, parts: TlsParts) -> TlsServer {
+        TlsServer {
+            live,
+            client_auth: parts.client_auth,
+            versions: parts.versions,
+        }
+    }
+
     /// Runs the TLS handshake on `stream`. A client that speaks plain HTTP instead gets Go's
     /// `400 Bad Request` text and an error comes back; so does a client whose handshake or
     /// certificate fails. The caller bounds how long this may take.
@@ -72,12 +89,17 @@ impl TlsServer {
                 "client sent plain HTTP to the TLS port",
             ));
         }
-        self.acceptor.accept(stream).await
+        let config = self.server_config()?;
+        TlsAcceptor::from(config).accept(stream).await
     }
 
-    /// The rustls configuration, for servers that drive rustls themselves.
-    pub fn server_config(&self) -> Arc<ServerConfig> {
-        self.acceptor.config().clone()
+    /// The rustls configuration as the web configuration file says now, for servers that drive
+    /// rustls themselves.
+    pub fn server_config(&self) -> std::io::Result<Arc<ServerConfig>> {
+        // Once on, TLS stays on (a file that turns it off is refused), so this cannot fail.
+        self.live
+            .tls_config()
+            .ok_or_else(|| std::io::Error::other("no TLS configuration"))
     }
 
     #[cfg(test)]
@@ -149,24 +171,10 @@ impl PemSource {
         }
     }
 
-    /// What tells a changed file from an unchanged one without reading it: modification time,
-    /// length and (on Unix) inode, so a file swapped in by rename or by a Kubernetes-style
-    /// symlink flip counts as changed even when its time was preserved.
     fn stamp(&self) -> Option<Stamp> {
         match self {
             PemSource::Inline(_) => None,
-            PemSource::File(path) => {
-                let meta = std::fs::metadata(path).ok()?;
-                #[cfg(unix)]
-                let inode = std::os::unix::fs::MetadataExt::ino(&meta);
-                #[cfg(not(unix))]
-                let inode = 0;
-                Some(Stamp {
-                    modified: meta.modified().ok(),
-                    len: meta.len(),
-                    inode,
-                })
-            }
+            PemSource::File(path) => file_stamp(path),
         }
     }
 
@@ -178,11 +186,28 @@ impl PemSource {
     }
 }
 
+/// What tells a changed file from an unchanged one without reading it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stamp {
+pub(crate) struct Stamp {
     modified: Option<SystemTime>,
     len: u64,
     inode: u64,
+}
+
+/// The file's modification time, length and (on Unix) inode, so a file swapped in by rename or
+/// by a Kubernetes-style symlink flip counts as changed even when its time was preserved;
+/// `None` when it cannot be found.
+pub(crate) fn file_stamp(path: &Path) -> Option<Stamp> {
+    let meta = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(&meta);
+    #[cfg(not(unix))]
+    let inode = 0;
+    Some(Stamp {
+        modified: meta.modified().ok(),
+        len: meta.len(),
+        inode,
+    })
 }
 
 /// Reads a certificate chain and its key into what rustls serves, checking they belong together.
@@ -432,7 +457,7 @@ pub(crate) fn build(
     raw: &RawTlsConfig,
     config_path: &Path,
     dir: &Path,
-) -> Result<Option<TlsServer>, WebConfigError> {
+) -> Result<Option<TlsParts>, WebConfigError> {
     let invalid = |field: &str, reason: String| WebConfigError::Invalid {
         path: config_path.to_owned(),
         field: format!("tls_server_config.{field}"),
@@ -569,8 +594,8 @@ pub(crate) fn build(
     // The servers speak HTTP/1.1 only; saying so lets an h2-preferring client fall back.
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
 
-    Ok(Some(TlsServer {
-        acceptor: TlsAcceptor::from(Arc::new(config)),
+    Ok(Some(TlsParts {
+        config: Arc::new(config),
         client_auth,
         versions: version_numbers,
     }))

@@ -381,3 +381,56 @@ async fn versions_are_enforced() {
     let tls12_only = client_with(&pki, "ca", None, &[&rustls::version::TLS12]);
     assert!(get_metrics(addr, &tls12_only, None).await.answer.is_err());
 }
+
+#[tokio::test]
+async fn a_changed_web_configuration_file_applies_to_the_next_connection_and_request() {
+    let pki = Pki::standard("file-reload");
+    let base = "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n";
+    let addr = serve(
+        &pki,
+        &format!(
+            "{base}basic_auth_users:\n  prometheus: {}\n",
+            hash("scrape-me")
+        ),
+    )
+    .await;
+    let anonymous = client(&pki, "ca", None);
+    let scraper = client(&pki, "ca", Some("client"));
+    let ok = get_metrics(addr, &anonymous, Some(("prometheus", "scrape-me"))).await;
+    assert_eq!(status(&ok), "HTTP/1.1 200 OK");
+    assert!(!ok.answer.unwrap().contains("x-frame-options"));
+
+    // A new password, a header, and client certificates required from now on.
+    pki.write(
+        "web.yml",
+        &format!(
+            "{base}  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.pem\n\
+             basic_auth_users:\n  prometheus: {}\n\
+             http_server_config:\n  headers:\n    X-Frame-Options: deny\n",
+            hash("rotated")
+        ),
+    );
+    let refused = get_metrics(addr, &anonymous, Some(("prometheus", "rotated"))).await;
+    assert!(refused.answer.is_err());
+    let old = get_metrics(addr, &scraper, Some(("prometheus", "scrape-me"))).await;
+    assert_eq!(status(&old), "HTTP/1.1 401 Unauthorized");
+    let new = get_metrics(addr, &scraper, Some(("prometheus", "rotated"))).await;
+    assert_eq!(status(&new), "HTTP/1.1 200 OK");
+    assert!(new.answer.unwrap().contains("x-frame-options: deny"));
+
+    // A broken file, then one that drops TLS: the last good configuration stays in service.
+    for broken in [
+        "tls_server_config: [\n".to_owned(),
+        format!("basic_auth_users:\n  prometheus: {}\n", hash("plain")),
+    ] {
+        pki.write("web.yml", &broken);
+        let still = get_metrics(addr, &scraper, Some(("prometheus", "rotated"))).await;
+        assert_eq!(status(&still), "HTTP/1.1 200 OK", "after {broken:?}");
+        assert!(
+            get_metrics(addr, &anonymous, Some(("prometheus", "rotated")))
+                .await
+                .answer
+                .is_err()
+        );
+    }
+}
