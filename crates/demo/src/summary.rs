@@ -33,7 +33,7 @@ const APP_SERIES: &[&str] = &[
     "request_duration_milliseconds_bucket",
 ];
 
-/// Deadline of one scrape: within the scrape interval, as Prometheus' scrape timeout is.
+/// Deadline of one scrape: a stuck target holds up the summary's tick by at most this.
 const SCRAPE_TIMEOUT: Duration = Duration::from_secs(2);
 /// The largest scrape read; a demo target answers a few tens of KiB.
 const MAX_SCRAPE_BYTES: usize = 4 * 1024 * 1024;
