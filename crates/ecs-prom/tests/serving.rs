@@ -261,15 +261,40 @@ fn slow_and_silent_clients_are_cut_off_at_the_read_timeout_on_every_server() {
         None,
     );
     let simulate = Server::start(&[&["simulate"][..], &timeouts[..]].concat(), &[], None);
+    // Discovery serves while its AWS calls fail (here against a closed loopback port).
+    let discovery = Server::start(
+        &[
+            &[
+                "discovery",
+                "--ecs.cluster",
+                "c",
+                "--aws.region",
+                "us-east-1",
+            ][..],
+            &timeouts[..],
+        ]
+        .concat(),
+        &[
+            ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+            ("AWS_SECRET_ACCESS_KEY", "secret"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+        ],
+        None,
+    );
     // One after the other in threads of their own: the whole test takes about one timeout.
     std::thread::scope(|scope| {
         for (server, name) in [
             (&exporter, "exporter"),
             (&demo_app, "demo-app"),
             (&simulate, "simulate"),
+            (&discovery, "discovery"),
         ] {
             scope.spawn(move || {
-                let healthy = if name == "simulate" { "/" } else { "/health" };
+                let healthy = match name {
+                    "simulate" => "/",
+                    "discovery" => "/-/healthy",
+                    _ => "/health",
+                };
                 assert_eq!(get(server.address, healthy).0, 200, "{name}");
                 assert_slow_clients_are_cut_off(server, name, healthy);
             });
@@ -396,4 +421,65 @@ fn running_out_of_file_descriptors_does_not_lock_out_a_scrape_and_is_logged_once
         "the error itself: {}",
         logged[0]
     );
+}
+
+#[test]
+fn the_web_configuration_file_is_read_at_start_and_applies_to_every_path() {
+    let dir = std::env::temp_dir().join(format!("ecs-prom-serving-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("directory");
+    let file = dir.join("web.yml");
+    std::fs::write(
+        &file,
+        "http_server_config:\n  headers:\n    X-Frame-Options: deny\n",
+    )
+    .expect("web.yml");
+    let exporter = Server::start(
+        &[
+            "exporter",
+            "--web.config.file",
+            file.to_str().expect("path"),
+        ],
+        &[(
+            "ECS_CONTAINER_METADATA_URI_V4",
+            "http://127.0.0.1:9/v4/unused",
+        )],
+        None,
+    );
+    for path in ["/-/healthy", "/metrics", "/nowhere"] {
+        let (_, answer) = get(exporter.address, path);
+        assert!(
+            answer
+                .to_ascii_lowercase()
+                .contains("x-frame-options: deny"),
+            "{path}: {answer}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // A file that cannot be used stops every component at start, named with its flag, whether
+    // given as a flag or through the component's environment variable.
+    for (component, variable) in [
+        ("exporter", "ECS_PROM_WEB_CONFIG_FILE"),
+        ("discovery", "ECS_PROM_DISCOVERY_WEB_CONFIG_FILE"),
+        ("simulate", "ECS_PROM_SIMULATE_WEB_CONFIG_FILE"),
+        ("demo-app", "ECS_PROM_DEMO_APP_WEB_CONFIG_FILE"),
+    ] {
+        let output = Command::new(BINARY)
+            .arg(component)
+            .env_clear()
+            .env(variable, "/nonexistent/web.yml")
+            .env(
+                "ECS_CONTAINER_METADATA_URI_V4",
+                "http://127.0.0.1:9/v4/unused",
+            )
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{component}: {stderr}");
+        assert!(
+            stderr.contains("--web.config.file") && stderr.contains("/nonexistent/web.yml"),
+            "{component}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{component}: {stderr}");
+    }
 }
