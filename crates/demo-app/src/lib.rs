@@ -10,5 +10,4 @@ pub mod server;
 mod work;
 
 pub use load::LoadConfig;
-pub use otlp::OtlpConfig;
 pub use server::{Config, run};

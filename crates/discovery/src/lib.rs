@@ -5,7 +5,6 @@
 
 pub mod cloudmap;
 pub mod ecs;
-pub mod error;
 pub mod pagination;
 pub mod prometheus_config;
 pub mod refresh;
@@ -16,13 +15,11 @@ pub mod ssm;
 pub mod state;
 
 use aws_api::AwsClient;
-pub use error::{RefreshError, TargetError};
 use file_sd::FileOutput;
 pub use file_sd::TargetGroup;
 use prometheus_config::ConfigSync;
-use refresh::Discovery;
-pub use refresh::Namespaces;
-pub use snapshot::Snapshot;
+use refresh::{Discovery, Namespaces};
+use snapshot::Snapshot;
 use state::StateFile;
 use std::future::Future;
 use std::path::PathBuf;

@@ -17,7 +17,6 @@ use wire::{
     ListTasksPage,
 };
 
-use crate::error::RefreshError;
 use crate::pagination::Pages;
 use aws_api::{AwsClient, AwsError, Service};
 use file_sd::TargetGroup;
@@ -52,7 +51,7 @@ pub struct Refreshed {
     /// Targets of every described running task.
     pub targets: Vec<TargetGroup>,
     /// Why some new tasks could not be described yet (they are tried again next refresh).
-    pub partial_error: Option<RefreshError>,
+    pub partial_error: Option<String>,
 }
 
 /// One cluster's discovery state.
@@ -102,13 +101,13 @@ impl ClusterSource {
         for batch in new.chunks(BATCH) {
             match describe_tasks(client, &self.cluster, batch).await {
                 Ok(tasks) => described.extend(tasks),
-                Err(error) => errors.push(RefreshError::from(error)),
+                Err(error) => errors.push(error.to_string()),
             }
         }
         // A task still starting has no address yet: describe it again next time.
         described.retain(|task| task.last_status.as_deref() == Some("RUNNING"));
         if let Err(error) = self.resolve_instance_addresses(client, &described).await {
-            errors.push(error.into());
+            errors.push(error.to_string());
         }
         for task in described {
             let Some(definition_arn) = task.task_definition_arn.clone() else {
@@ -117,7 +116,7 @@ impl ClusterSource {
             let definition = match self.task_definition(client, &definition_arn).await {
                 Ok(definition) => definition,
                 Err(error) => {
-                    errors.push(error.into());
+                    errors.push(error.to_string());
                     continue;
                 }
             };
@@ -130,15 +129,12 @@ impl ClusterSource {
                 Ok(targets) => {
                     self.tasks.insert(task.task_arn.clone(), targets);
                 }
-                Err(source) => errors.push(RefreshError::Target {
-                    task_arn: task.task_arn.clone(),
-                    source,
-                }),
+                Err(reason) => errors.push(format!("task {}: {reason}", task.task_arn)),
             }
         }
         Ok(Refreshed {
             targets: self.tasks.values().flatten().cloned().collect(),
-            partial_error: RefreshError::of_all(errors),
+            partial_error: (!errors.is_empty()).then(|| errors.join("; ")),
         })
     }
 
@@ -234,7 +230,7 @@ impl ClusterSource {
                 .collect();
             let xml = client.ec2_query("DescribeInstances", &parameters).await?;
             let addresses =
-                aws_api::private_addresses(&xml).map_err(|reason| AwsError::Decode {
+                aws_api::ec2::private_addresses(&xml).map_err(|reason| AwsError::Decode {
                     operation: "DescribeInstances",
                     reason,
                 })?;

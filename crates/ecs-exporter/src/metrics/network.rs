@@ -2,7 +2,8 @@
 //! (`awsvpc`, `host`) namespaces, per container otherwise.
 
 use super::{Families, Metric, SharedInterfaces, with};
-use ecs_metadata::{Container, ContainerStats, NetworkCounters, Task};
+use ecs_metadata::stats::NetworkCounters;
+use ecs_metadata::{Container, ContainerStats, Task};
 
 /// Network counters. In `awsvpc` and `host` mode every container sees the same interfaces,
 /// so each interface is reported once per task, from the freshest sample. In `bridge` mode,
