@@ -240,6 +240,20 @@ fn assert_slow_clients_are_cut_off(server: &Server, name: &str, healthy: &str) {
             "{name}: {kind} closed after {took:?}, expected about 2s"
         );
     }
+    // A body sent one byte a second: no ecs-prom handler reads a body, and a connection whose
+    // body was left unread closes after its response, at once.
+    let mut slow_body = server.connect();
+    let since = Instant::now();
+    slow_body
+        .write_all(b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\na")
+        .expect("headers and a byte");
+    let took = closed_after(&mut slow_body, since, limit)
+        .unwrap_or_else(|| panic!("{name}: a slow body was still connected after {limit:?}"));
+    eprintln!("{name}: a slow body closed after {took:?}");
+    assert!(
+        took < Duration::from_secs(3),
+        "{name}: a slow body: {took:?}"
+    );
     // The server still answers.
     assert_eq!(get(server.address, healthy).0, 200, "{name}");
 }
