@@ -201,6 +201,24 @@ pub(crate) enum Signer<'a> {
     Unsigned,
 }
 
+/// One request to an AWS API, before the client signs it.
+#[derive(Debug, Clone)]
+pub struct ApiRequest<'a> {
+    /// The service: its endpoint, signing name, rate limit and counts.
+    pub service: Service,
+    /// The operation, for counts, logs and errors (`RemoteWrite`, `ListTasks`).
+    pub operation: &'static str,
+    /// HTTP method.
+    pub method: http::Method,
+    /// Path and query after the service's endpoint, as sent (`/workspaces/ws-1/api/v1/remote_write`);
+    /// empty for the endpoint itself.
+    pub path_and_query: &'a str,
+    /// Headers to send and sign besides `host`, `x-amz-date` and the session token.
+    pub headers: Vec<(&'a str, &'a str)>,
+    /// The body.
+    pub body: Bytes,
+}
+
 /// A client for the AWS APIs in one region.
 pub struct AwsClient {
     config: AwsConfig,
@@ -264,17 +282,18 @@ impl AwsClient {
         input: &serde_json::Value,
     ) -> Result<T, AwsError> {
         let target = format!("{}.{operation}", service.json_target_prefix());
-        let body = Bytes::from(input.to_string());
-        let reply = self
-            .call(
-                service,
-                operation,
-                "application/x-amz-json-1.1",
-                Some(&target),
-                body,
-                Signer::Chain,
-            )
-            .await?;
+        let request = ApiRequest {
+            service,
+            operation,
+            method: http::Method::POST,
+            path_and_query: "",
+            headers: vec![
+                ("content-type", "application/x-amz-json-1.1"),
+                ("x-amz-target", &target),
+            ],
+            body: Bytes::from(input.to_string()),
+        };
+        let reply = self.call(request, Signer::Chain).await?;
         serde_json::from_slice(&reply.body).map_err(|e| AwsError::Decode {
             operation,
             reason: e.to_string(),
@@ -320,16 +339,18 @@ impl AwsClient {
             form.push('=');
             form.push_str(&sigv4::uri_encode(value));
         }
-        let reply = self
-            .call(
-                service,
-                operation,
+        let request = ApiRequest {
+            service,
+            operation,
+            method: http::Method::POST,
+            path_and_query: "",
+            headers: vec![(
+                "content-type",
                 "application/x-www-form-urlencoded; charset=utf-8",
-                None,
-                Bytes::from(form),
-                signer,
-            )
-            .await?;
+            )],
+            body: Bytes::from(form),
+        };
+        let reply = self.call(request, signer).await?;
         Ok(reply.body)
     }
 
@@ -345,16 +366,25 @@ impl AwsClient {
             })
     }
 
-    async fn call(
-        &self,
-        service: Service,
-        operation: &'static str,
-        content_type: &str,
-        target: Option<&str>,
-        body: Bytes,
-        signer: Signer<'_>,
-    ) -> Result<Reply, AwsError> {
-        let url = self.config.endpoint(service, &self.region);
+    /// Sends `request` to its service in this client's region, signed with the credentials
+    /// of the chain, with the service's deadline, retries, rate limit and counts: the entry
+    /// point for any API (a remote write to `aps`, for example) beyond the JSON 1.1 and Query
+    /// helpers. Any 2xx answer is returned; other answers are errors with their AWS code.
+    pub async fn send(&self, request: ApiRequest<'_>) -> Result<Reply, AwsError> {
+        self.call(request, Signer::Chain).await
+    }
+
+    async fn call(&self, request: ApiRequest<'_>, signer: Signer<'_>) -> Result<Reply, AwsError> {
+        let ApiRequest {
+            service,
+            operation,
+            method,
+            path_and_query,
+            headers: extra_headers,
+            body,
+        } = request;
+        let endpoint = self.config.endpoint(service, &self.region);
+        let url = format!("{}{path_and_query}", endpoint.trim_end_matches('/'));
         let uri: http::Uri = url.parse().map_err(|_| AwsError::Endpoint {
             service: service.signing_name(),
             url: url.clone(),
@@ -370,6 +400,7 @@ impl AwsClient {
             "" => "/",
             path => path,
         };
+        let query = uri.query().unwrap_or_default();
         let mut attempt = 0;
         // One extra attempt per call when AWS says the clock is off: it is the same request
         // signed with AWS' time, not a retry of a failure that may pass by itself.
@@ -390,23 +421,18 @@ impl AwsClient {
                 Signer::Unsigned => None,
             };
             let amz_date = sigv4::amz_date(self.clock_offset.aws_now());
-            let mut headers: Vec<(&str, &str)> = vec![
-                ("content-type", content_type),
-                ("host", &authority),
-                ("x-amz-date", &amz_date),
-            ];
+            let mut headers: Vec<(&str, &str)> =
+                vec![("host", &authority), ("x-amz-date", &amz_date)];
+            headers.extend(extra_headers.iter().copied());
             if let Some(token) = credentials.as_ref().and_then(|c| c.session_token.as_ref()) {
                 headers.push(("x-amz-security-token", token));
-            }
-            if let Some(target) = target {
-                headers.push(("x-amz-target", target));
             }
             let authorization = credentials.as_ref().map(|credentials| {
                 sigv4::authorization(
                     &sigv4::SigningInput {
-                        method: "POST",
+                        method: method.as_str(),
                         path,
-                        query: "",
+                        query,
                         headers: &headers,
                         body: &body,
                         region: &self.region,
@@ -416,10 +442,13 @@ impl AwsClient {
                     credentials,
                 )
             });
-            let mut request = http::Request::post(&uri).header(
-                http::header::USER_AGENT,
-                concat!("ecs-prom/", env!("CARGO_PKG_VERSION")),
-            );
+            let mut request = http::Request::builder()
+                .method(method.clone())
+                .uri(&uri)
+                .header(
+                    http::header::USER_AGENT,
+                    concat!("ecs-prom/", env!("CARGO_PKG_VERSION")),
+                );
             if let Some(authorization) = authorization {
                 request = request.header(http::header::AUTHORIZATION, authorization);
             }

@@ -67,7 +67,7 @@ pub fn parse_http_date(text: &str) -> Option<u64> {
     }
     // The RFC 3339 parser checks the ranges and does the calendar arithmetic.
     let rfc3339 = format!("{year:04}-{month:02}-{day:02}T{hour}:{minute}:{second}Z");
-    let seconds = ecs_metadata::time::parse_rfc3339(&rfc3339)?;
+    let seconds = timestamps::parse_rfc3339(&rfc3339)?;
     Some(seconds as u64)
 }
 
@@ -203,7 +203,7 @@ mod tests {
         assert_eq!(offset.correct_from(Some("garbage")), None);
         assert_eq!(offset.seconds(), 0);
         let local = unix_now() as u64;
-        let hour_ahead = ecs_metadata::time::format_rfc3339((local + 3600) as f64);
+        let hour_ahead = timestamps::format_rfc3339((local + 3600) as f64);
         // Build the IMF-fixdate from the RFC 3339 form: `YYYY-MM-DDTHH:MM:SS`.
         let month = MONTHS[hour_ahead[5..7].parse::<usize>().expect("month") - 1];
         let date = format!(

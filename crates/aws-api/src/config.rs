@@ -18,16 +18,19 @@ pub enum Service {
     Ec2,
     /// AWS STS (`AssumeRole`, `AssumeRoleWithWebIdentity`), for credentials.
     Sts,
+    /// Amazon Managed Service for Prometheus (remote write to a workspace).
+    Aps,
 }
 
 impl Service {
     /// Every service, for reading their endpoint variables.
-    pub const ALL: [Service; 5] = [
+    pub const ALL: [Service; 6] = [
         Service::Ecs,
         Service::CloudMap,
         Service::Ssm,
         Service::Ec2,
         Service::Sts,
+        Service::Aps,
     ];
 
     /// The name in endpoints and SigV4 credential scopes.
@@ -38,6 +41,15 @@ impl Service {
             Service::Ssm => "ssm",
             Service::Ec2 => "ec2",
             Service::Sts => "sts",
+            Service::Aps => "aps",
+        }
+    }
+
+    /// The first label of the service's regional host name.
+    pub fn endpoint_prefix(self) -> &'static str {
+        match self {
+            Service::Aps => "aps-workspaces",
+            other => other.signing_name(),
         }
     }
 
@@ -48,7 +60,7 @@ impl Service {
             Service::Ecs => "AmazonEC2ContainerServiceV20141113",
             Service::CloudMap => "Route53AutoNaming_v20170314",
             Service::Ssm => "AmazonSSM",
-            Service::Ec2 | Service::Sts => "",
+            Service::Ec2 | Service::Sts | Service::Aps => "",
         }
     }
 
@@ -60,6 +72,7 @@ impl Service {
             Service::Ssm => "AWS_ENDPOINT_URL_SSM",
             Service::Ec2 => "AWS_ENDPOINT_URL_EC2",
             Service::Sts => "AWS_ENDPOINT_URL_STS",
+            Service::Aps => "AWS_ENDPOINT_URL_AMP",
         }
     }
 }
@@ -679,7 +692,7 @@ impl AwsConfig {
         configured.unwrap_or_else(|| {
             format!(
                 "https://{}.{region}.{}",
-                service.signing_name(),
+                service.endpoint_prefix(),
                 dns_suffix(region)
             )
         })
@@ -802,6 +815,11 @@ mod tests {
         assert_eq!(
             c.endpoint(Service::Sts, "eu-central-1"),
             "https://sts.eu-central-1.amazonaws.com"
+        );
+        // AMP's workspaces host, as its documentation names it.
+        assert_eq!(
+            c.endpoint(Service::Aps, "eu-central-1"),
+            "https://aps-workspaces.eu-central-1.amazonaws.com"
         );
         let ignored = config(&[
             ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),

@@ -15,7 +15,7 @@ use http_body_util::Full;
 use serde::Deserialize;
 use std::future::Future;
 use std::pin::Pin;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
@@ -185,13 +185,7 @@ pub struct CredentialsProvider {
     remote_timeout: Duration,
 }
 
-/// Seconds since the Unix epoch.
-pub(crate) fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
+pub(crate) use timestamps::now as unix_now;
 
 impl CredentialsProvider {
     /// A provider over `chain`; `remote_timeout` bounds each request to the SSO portal.
@@ -442,7 +436,7 @@ fn parse_endpoint_credentials(body: &[u8]) -> Result<Credentials, String> {
         expires_at: parsed
             .expiration
             .as_deref()
-            .and_then(ecs_metadata::time::parse_rfc3339),
+            .and_then(timestamps::parse_rfc3339),
     })
 }
 

@@ -15,8 +15,11 @@ mod process;
 pub mod sigv4;
 mod sso;
 mod sts;
+pub mod task_region;
 pub mod transport;
 
-pub use client::{AwsClient, AwsError, CallCounts, ClientOptions, Outcome};
+pub use client::{ApiRequest, AwsClient, AwsError, CallCounts, ClientOptions, Outcome};
 pub use config::{AwsConfig, ConfigError, RoleSettings, Service, region_of_arn};
 pub use credentials::{Credentials, CredentialsError};
+pub use ec2::private_addresses;
+pub use task_region::{RegionError, region_of_this_task};

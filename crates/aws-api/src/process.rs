@@ -80,7 +80,7 @@ fn parse(stdout: &[u8]) -> Result<Credentials, String> {
     let expires_at = match parsed.expiration {
         None => None,
         Some(text) => Some(
-            ecs_metadata::time::parse_rfc3339(&text)
+            timestamps::parse_rfc3339(&text)
                 .ok_or_else(|| format!("its Expiration {text:?} is not an RFC 3339 time"))?,
         ),
     };

@@ -196,7 +196,7 @@ pub fn payload_hash(body: &[u8]) -> String {
 /// `YYYYMMDDTHHMMSSZ` for seconds since the Unix epoch.
 pub fn amz_date(unix_seconds: u64) -> String {
     // RFC 3339 `2015-08-30T12:36:00.000000000Z` without separators and fraction.
-    let rfc3339 = ecs_metadata::time::format_rfc3339(unix_seconds as f64);
+    let rfc3339 = timestamps::format_rfc3339(unix_seconds as f64);
     let mut out: String = rfc3339[..19]
         .chars()
         .filter(|c| *c != '-' && *c != ':')

@@ -80,7 +80,7 @@ pub(crate) async fn credentials(
     let token: CachedToken = serde_json::from_str(&text)
         .map_err(|e| login(format!("cache {} is unreadable: {e}", path.display())))?;
     // Older AWS CLIs wrote `2019-11-14T04:05:45UTC`.
-    let expires_at = ecs_metadata::time::parse_rfc3339(&token.expires_at.replace("UTC", "Z"))
+    let expires_at = timestamps::parse_rfc3339(&token.expires_at.replace("UTC", "Z"))
         .ok_or_else(|| login(format!("expiry {:?} is unreadable", token.expires_at)))?;
     if expires_at <= unix_now() {
         return Err(login(format!("expired at {}", token.expires_at)));

@@ -134,7 +134,7 @@ pub(crate) fn credentials_of(xml: &[u8]) -> Result<Credentials, String> {
     let expires_at = match expiration {
         None => None,
         Some(text) => Some(
-            ecs_metadata::time::parse_rfc3339(&text)
+            timestamps::parse_rfc3339(&text)
                 .ok_or_else(|| format!("Expiration {text:?} is not an RFC 3339 time"))?,
         ),
     };

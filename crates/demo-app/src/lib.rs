@@ -10,4 +10,5 @@ pub mod server;
 mod work;
 
 pub use load::LoadConfig;
+pub use otlp::OtlpConfig;
 pub use server::{Config, run};

@@ -238,7 +238,7 @@ async fn not_found() -> Response {
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {
     let mut families = app.metrics.families();
-    families.extend(exposition::process::families());
+    families.extend(exposition::process_families());
     let mut body = String::with_capacity(8 * 1024);
     exposition::encode(&families, &mut body);
     ([(header::CONTENT_TYPE, exposition::CONTENT_TYPE)], body).into_response()

@@ -5,7 +5,7 @@
 #![allow(clippy::expect_used)]
 
 use demo_app::Config;
-use demo_app::otlp::OtlpConfig;
+use demo_app::OtlpConfig;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use test_support::http_get as get;

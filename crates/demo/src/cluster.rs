@@ -65,7 +65,7 @@ impl Cluster {
             stop,
         };
         // The simulated tasks started a minute ago, so counters have history from the start.
-        let started = ecs_simulator::server::now() - 60.0;
+        let started = ecs_simulator::now() - 60.0;
         let simulation = ecs_simulator::Simulation::new(config.seed, config.tasks, started);
         let task_ids: Vec<String> = simulation.tasks.iter().map(|t| t.id.clone()).collect();
         let (listener, simulator_url) = loopback_listener().await?;
@@ -76,7 +76,7 @@ impl Cluster {
         cluster.simulator_url = simulator_url;
 
         for id in task_ids {
-            let metadata_uri = ecs_simulator::server::metadata_uri(&cluster.simulator_url, &id);
+            let metadata_uri = ecs_simulator::metadata_uri(&cluster.simulator_url, &id);
             let metadata = read_task(&metadata_uri).await?;
 
             let (listener, app_url) = loopback_listener().await?;

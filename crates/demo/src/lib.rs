@@ -16,16 +16,21 @@ pub mod prometheus;
 pub mod summary;
 pub mod targets;
 
+pub use cluster::ClusterConfig;
+pub use local_discovery::DiscoveryConfig;
+pub use prometheus::PrometheusConfig;
+pub use summary::Style;
+
 use anyhow::Context;
-use cluster::{Cluster, ClusterConfig};
-use local_discovery::{DiscoveryConfig, LocalAws};
-use prometheus::{Prometheus, PrometheusConfig};
+use cluster::Cluster;
+use local_discovery::LocalAws;
+use prometheus::Prometheus;
 use std::future::Future;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use summary::{Style, Summary};
+use summary::Summary;
 use tokio::time::Instant;
 
 /// How the demo runs.

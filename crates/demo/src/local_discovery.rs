@@ -5,7 +5,7 @@
 use crate::cluster::DemoTask;
 use crate::process::Program;
 use crate::targets::{APP_JOB, EXPORTER_JOB};
-use ::discovery::refresh::Namespaces;
+use ::discovery::Namespaces;
 use anyhow::Context;
 use aws_api::{AwsClient, AwsConfig, ClientOptions, Service};
 use serde::Deserialize;

@@ -5,7 +5,7 @@
 
 use crate::cluster::DemoTask;
 use crate::figures::{Point, event_rate, histogram_quantile, increase, sampled_rate};
-use exposition::parse::{ParsedSample, parse_samples};
+use exposition::{ParsedSample, parse_samples};
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};

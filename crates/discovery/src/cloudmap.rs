@@ -4,6 +4,7 @@
 //! name one. Every list call is paginated; instances Cloud Map reports unhealthy are left out
 //! where the service has health checking.
 
+use crate::error::RefreshError;
 use crate::pagination::Pages;
 use aws_api::{AwsClient, AwsError, Service};
 use file_sd::TargetGroup;
@@ -33,17 +34,6 @@ mod attributes {
     pub const FAMILY: &str = "ECS_TASK_DEFINITION_FAMILY";
     pub const REVISION: &str = "ECS_TASK_DEFINITION_REVISION";
     pub const ZONE: &str = "AVAILABILITY_ZONE";
-}
-
-/// Why a namespace could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum CloudMapError {
-    /// An AWS call failed.
-    #[error(transparent)]
-    Aws(#[from] AwsError),
-    /// No namespace has that name.
-    #[error("no Cloud Map namespace is named {0:?}")]
-    UnknownNamespace(String),
 }
 
 /// A page of a Cloud Map list operation: its items and the token of the next page.
@@ -83,10 +73,10 @@ pub async fn namespace_targets(
     client: &AwsClient,
     name: &str,
     ids: &HashMap<String, String>,
-) -> Result<Vec<TargetGroup>, CloudMapError> {
+) -> Result<Vec<TargetGroup>, RefreshError> {
     let id = ids
         .get(name)
-        .ok_or_else(|| CloudMapError::UnknownNamespace(name.to_owned()))?;
+        .ok_or_else(|| RefreshError::UnknownNamespace(name.to_owned()))?;
     let mut targets = Vec::new();
     for service in list_services(client, id).await? {
         let tags = service_tags(client, &service.arn).await?;

@@ -5,6 +5,7 @@
 
 pub mod cloudmap;
 pub mod ecs;
+pub mod error;
 pub mod pagination;
 pub mod prometheus_config;
 pub mod refresh;
@@ -15,11 +16,13 @@ pub mod ssm;
 pub mod state;
 
 use aws_api::AwsClient;
+pub use error::{RefreshError, TargetError};
 use file_sd::FileOutput;
 pub use file_sd::TargetGroup;
 use prometheus_config::ConfigSync;
-use refresh::{Discovery, Namespaces};
-use snapshot::Snapshot;
+use refresh::Discovery;
+pub use refresh::Namespaces;
+pub use snapshot::Snapshot;
 use state::StateFile;
 use std::future::Future;
 use std::path::PathBuf;

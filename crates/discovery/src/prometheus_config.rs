@@ -4,10 +4,12 @@
 //! configuration kept as a SecureString may hold passwords, so it is written readable by its
 //! owner only unless a mode is given.
 
+use crate::error::RefreshError;
 use crate::ssm::read_parameter;
 use aws_api::AwsClient;
 use file_sd::{PUBLIC_MODE, SECRET_MODE, write_atomically};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Deadline of the reload request.
@@ -30,7 +32,7 @@ pub struct ConfigSync {
     /// Failed reload requests.
     pub reload_failures: u64,
     /// The last error, in words.
-    pub last_error: Option<String>,
+    pub last_error: Option<RefreshError>,
 }
 
 impl ConfigSync {
@@ -84,10 +86,10 @@ impl ConfigSync {
         }
     }
 
-    async fn sync_inner(&mut self, client: &AwsClient) -> Result<(), String> {
+    async fn sync_inner(&mut self, client: &AwsClient) -> Result<(), RefreshError> {
         let wanted = read_parameter(client, &self.parameter)
             .await
-            .map_err(|e| format!("reading the configuration parameter: {e}"))?;
+            .map_err(|e| RefreshError::ConfigParameter(Arc::new(e)))?;
         let mode = self.mode.unwrap_or(if wanted.secure {
             SECRET_MODE
         } else {
@@ -96,8 +98,12 @@ impl ConfigSync {
         let current = std::fs::read_to_string(&self.file).ok();
         // A file with the right content but a looser mode than wanted is rewritten too.
         if current.as_deref() != Some(wanted.value.as_str()) || !mode_is(&self.file, mode) {
-            write_atomically(&self.file, wanted.value.as_bytes(), mode)
-                .map_err(|e| format!("writing {}: {e}", self.file.display()))?;
+            write_atomically(&self.file, wanted.value.as_bytes(), mode).map_err(|e| {
+                RefreshError::ConfigWrite {
+                    path: self.file.clone(),
+                    source: Arc::new(e),
+                }
+            })?;
             self.writes += 1;
             self.reload_pending = true;
             tracing::info!(file = %self.file.display(), parameter = %self.parameter, "Prometheus configuration written");
@@ -111,7 +117,10 @@ impl ConfigSync {
                     }
                     Err(error) => {
                         self.reload_failures += 1;
-                        return Err(format!("asking Prometheus to reload at {url}: {error}"));
+                        return Err(RefreshError::Reload {
+                            url: url.clone(),
+                            reason: error,
+                        });
                     }
                 }
             } else {

@@ -4,6 +4,7 @@
 
 use crate::cloudmap;
 use crate::ecs::{CacheStats, ClusterSource};
+use crate::error::RefreshError;
 use crate::prometheus_config::ConfigSync;
 pub use crate::source::{SourceKey, SourceKind};
 use crate::ssm::read_parameter;
@@ -14,6 +15,7 @@ use futures_util::future::join_all;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
+use timestamps::now;
 use tokio::time::Instant;
 
 /// Where the Cloud Map namespaces come from.
@@ -33,7 +35,7 @@ pub struct SourceStatus {
     /// Targets of its last good refresh.
     pub targets: Vec<TargetGroup>,
     /// The error of its last refresh, if it failed.
-    pub last_error: Option<String>,
+    pub last_error: Option<RefreshError>,
     /// When it last refreshed without error (seconds since the epoch).
     pub last_success: Option<f64>,
     /// Refreshes in which it failed.
@@ -61,7 +63,7 @@ pub struct Discovery {
     /// The names from the parameter, as last read.
     namespace_names: Vec<String>,
     /// The error of the last read of the namespaces parameter.
-    pub namespaces_error: Option<String>,
+    pub namespaces_error: Option<RefreshError>,
     clusters: Vec<ClusterSource>,
     /// Every source's status.
     pub sources: BTreeMap<SourceKey, SourceStatus>,
@@ -140,12 +142,12 @@ impl Discovery {
     pub async fn refresh(&mut self, deadline: Duration) -> RefreshReport {
         let started = Instant::now();
         let until = started + deadline;
-        let expired = || format!("not done within the refresh deadline of {deadline:?}");
+        let expired = || RefreshError::Deadline(deadline);
         let mut ok = true;
         if let Namespaces::Parameter(name) = &self.namespaces {
             let read =
                 match tokio::time::timeout_at(until, read_parameter(&self.client, name)).await {
-                    Ok(read) => read.map_err(|e| e.to_string()),
+                    Ok(read) => read.map_err(RefreshError::from),
                     Err(_) => Err(expired()),
                 };
             match read {
@@ -172,7 +174,7 @@ impl Discovery {
                 return Vec::new();
             }
             let ids = match tokio::time::timeout_at(until, cloudmap::namespace_ids(client)).await {
-                Ok(ids) => ids.map_err(|e| e.to_string()),
+                Ok(ids) => ids.map_err(RefreshError::from),
                 Err(_) => Err(expired()),
             };
             let ids = &ids;
@@ -185,7 +187,7 @@ impl Discovery {
                         )
                         .await
                         {
-                            Ok(result) => result.map(|t| (t, None)).map_err(|e| e.to_string()),
+                            Ok(result) => result.map(|t| (t, None)),
                             Err(_) => Err(expired()),
                         }
                     }
@@ -200,7 +202,7 @@ impl Discovery {
             let result = match tokio::time::timeout_at(until, cluster.refresh(client)).await {
                 Ok(result) => result
                     .map(|r| (r.targets, r.partial_error))
-                    .map_err(|e| e.to_string()),
+                    .map_err(RefreshError::from),
                 Err(_) => Err(expired()),
             };
             (key, result)
@@ -317,7 +319,7 @@ impl Discovery {
 fn record(
     sources: &mut BTreeMap<SourceKey, SourceStatus>,
     key: SourceKey,
-    result: Result<(Vec<TargetGroup>, Option<String>), String>,
+    result: Result<(Vec<TargetGroup>, Option<RefreshError>), RefreshError>,
 ) -> bool {
     let status = sources.entry(key.clone()).or_default();
     let error = match result {
@@ -364,14 +366,6 @@ fn merge(mut new: Vec<TargetGroup>, old: Vec<TargetGroup>) -> Vec<TargetGroup> {
     new
 }
 
-/// Seconds since the Unix epoch.
-pub fn now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
-
 /// Names in a comma-separated list, trimmed, empties dropped, first occurrence kept.
 pub fn parse_namespace_list(value: &str) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
@@ -412,7 +406,7 @@ mod tests {
         assert!(!record(
             &mut sources,
             key.clone(),
-            Err("ListTasks: ThrottlingException".into())
+            Err(RefreshError::Deadline(Duration::from_secs(30)))
         ));
         let status = &sources[&key];
         assert_eq!(status.targets, std::slice::from_ref(&target));
@@ -420,18 +414,21 @@ mod tests {
         assert!(
             status
                 .last_error
-                .as_deref()
-                .is_some_and(|e| e.contains("Throttling"))
+                .as_ref()
+                .is_some_and(|e| e.to_string().contains("deadline"))
         );
         // A partial answer replaces the targets but still counts as a failure.
         assert!(!record(
             &mut sources,
             key.clone(),
-            Ok((vec![], Some("DescribeTasks: timeout".into())))
+            Ok((
+                vec![],
+                Some(RefreshError::Deadline(Duration::from_secs(30)))
+            ))
         ));
         assert_eq!(sources[&key].failures, 2);
         assert!(record(&mut sources, key.clone(), Ok((vec![target], None))));
-        assert_eq!(sources[&key].last_error, None);
+        assert!(sources[&key].last_error.is_none());
     }
 
     #[test]
@@ -459,7 +456,7 @@ mod tests {
             key.clone(),
             Ok((
                 vec![moved.clone(), new.clone()],
-                Some("DescribeTasks: timeout".into())
+                Some(RefreshError::Deadline(Duration::from_secs(30)))
             ))
         ));
         let mut targets = sources[&key].targets.clone();
@@ -477,7 +474,10 @@ mod tests {
         record(
             &mut sources,
             key.clone(),
-            Ok((vec![moved.clone()], Some("DescribeTasks: timeout".into()))),
+            Ok((
+                vec![moved.clone()],
+                Some(RefreshError::Deadline(Duration::from_secs(30))),
+            )),
         );
         assert_eq!(sources[&key].targets, [moved]);
     }

@@ -2,7 +2,7 @@
 //! `/-/healthy`, `/-/ready` (after the first refresh with every source good), and `/`, a page
 //! with every source's state, its last error in words, and the current targets.
 
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Place, Snapshot};
 use aws_api::AwsClient;
 use axum::Router;
 use axum::extract::State;
@@ -62,7 +62,7 @@ async fn targets(State(shared): State<Shared>) -> Response {
 async fn metrics(State(shared): State<Shared>) -> Response {
     let mut families = shared.read().families(&shared.client);
     #[cfg(target_os = "linux")]
-    families.extend(exposition::process::families());
+    families.extend(exposition::process_families());
     let mut body = String::with_capacity(8192);
     exposition::encode(&families, &mut body);
     ([(header::CONTENT_TYPE, exposition::CONTENT_TYPE)], body).into_response()
@@ -111,7 +111,7 @@ async fn status_page(State(shared): State<Shared>) -> Html<String> {
             None => "ok".to_owned(),
             Some(error) => format!(
                 "<span class=\"error\">failing, keeping its previous targets: {}</span>",
-                escape(error)
+                escape(&error.to_string())
             ),
         };
         let _ = write!(
@@ -129,12 +129,12 @@ async fn status_page(State(shared): State<Shared>) -> Html<String> {
     for (place, error) in snapshot
         .errors()
         .iter()
-        .filter(|(p, _)| !p.starts_with("ecs ") && !p.starts_with("cloudmap "))
+        .filter(|(place, _)| !matches!(place, Place::Source(_)))
     {
         let _ = write!(
             page,
             "<p class=\"error\">{}: {}</p>",
-            escape(place),
+            escape(&place.to_string()),
             escape(error)
         );
     }

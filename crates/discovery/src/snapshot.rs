@@ -2,6 +2,7 @@
 //! requests never wait for AWS and never trigger discovery themselves.
 
 use crate::ecs::CacheStats;
+use crate::error::RefreshError;
 use crate::refresh::{Discovery, SourceKey, SourceStatus};
 use aws_api::AwsClient;
 use exposition::{Family, MetricType};
@@ -9,6 +10,30 @@ use file_sd::TargetGroup;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Where an error happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Place {
+    /// A namespace or a cluster.
+    Source(SourceKey),
+    /// The SSM parameter naming the namespaces.
+    NamespacesParameter,
+    /// Prometheus' configuration from SSM.
+    PrometheusConfiguration,
+    /// The file_sd or state file.
+    Files,
+}
+
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Place::Source(key) => write!(f, "{key}"),
+            Place::NamespacesParameter => f.write_str("namespaces parameter"),
+            Place::PrometheusConfiguration => f.write_str("prometheus configuration"),
+            Place::Files => f.write_str("output"),
+        }
+    }
+}
 
 /// How writing discovery's files went.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -36,9 +61,9 @@ pub struct Snapshot {
     /// Each source's status.
     pub sources: BTreeMap<SourceKey, SourceStatus>,
     /// The error of the last read of the namespaces parameter.
-    pub namespaces_error: Option<String>,
+    pub namespaces_error: Option<RefreshError>,
     /// The error of the last Prometheus configuration sync.
-    pub config_error: Option<String>,
+    pub config_error: Option<RefreshError>,
     /// Refreshes so far.
     pub refreshes: u64,
     /// Duration of the last refresh.
@@ -85,21 +110,24 @@ impl Snapshot {
         }
     }
 
-    /// Every error of the last refresh, with where it happened.
-    pub fn errors(&self) -> Vec<(String, String)> {
-        let mut errors: Vec<(String, String)> = self
+    /// Every error of the last refresh in words, with where it happened.
+    pub fn errors(&self) -> Vec<(Place, String)> {
+        let mut errors: Vec<(Place, String)> = self
             .sources
             .iter()
-            .filter_map(|(key, s)| s.last_error.clone().map(|e| (key.to_string(), e)))
+            .filter_map(|(key, s)| {
+                let error = s.last_error.as_ref()?;
+                Some((Place::Source(key.clone()), error.to_string()))
+            })
             .collect();
         if let Some(error) = &self.namespaces_error {
-            errors.push(("namespaces parameter".to_owned(), error.clone()));
+            errors.push((Place::NamespacesParameter, error.to_string()));
         }
         if let Some(error) = &self.config_error {
-            errors.push(("prometheus configuration".to_owned(), error.clone()));
+            errors.push((Place::PrometheusConfiguration, error.to_string()));
         }
         if let Some(error) = &self.files.error {
-            errors.push(("output".to_owned(), error.clone()));
+            errors.push((Place::Files, error.clone()));
         }
         errors
     }

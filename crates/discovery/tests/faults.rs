@@ -10,7 +10,7 @@ use aws_api::{AwsClient, AwsConfig, ClientOptions};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
-use discovery::refresh::Namespaces;
+use discovery::Namespaces;
 use discovery::{Config, Pipeline};
 use std::collections::HashMap;
 use std::path::Path;
@@ -218,7 +218,7 @@ fn attempts(client: &AwsClient, operation: &str, outcome: &str) -> u64 {
         .sum()
 }
 
-fn metric(snapshot: &discovery::snapshot::Snapshot, client: &Arc<AwsClient>, series: &str) -> f64 {
+fn metric(snapshot: &discovery::Snapshot, client: &Arc<AwsClient>, series: &str) -> f64 {
     let mut text = String::new();
     exposition::encode(&snapshot.families(client), &mut text);
     text.lines()
@@ -280,7 +280,7 @@ async fn aws_faults_never_shrink_the_targets_and_are_retried_and_counted() {
     assert!(
         error
             .iter()
-            .any(|(place, e)| place == "ecs prod" && e.contains("ThrottlingException")),
+            .any(|(place, e)| place.to_string() == "ecs prod" && e.contains("ThrottlingException")),
         "{error:?}"
     );
     assert_eq!(
@@ -323,8 +323,8 @@ async fn aws_faults_never_shrink_the_targets_and_are_retried_and_counted() {
     assert!(
         broken
             .namespaces_error
-            .as_deref()
-            .is_some_and(|e| e.contains("no complete answer"))
+            .as_ref()
+            .is_some_and(|e| e.to_string().contains("no complete answer"))
     );
     assert_eq!(
         metric(

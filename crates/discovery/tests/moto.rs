@@ -5,7 +5,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use aws_api::{AwsClient, AwsConfig, ClientOptions};
-use discovery::refresh::Namespaces;
+use discovery::Namespaces;
 use discovery::{Config, Pipeline, PrometheusConfig};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};

@@ -8,5 +8,5 @@ pub mod metrics;
 pub mod server;
 pub mod upstream;
 
-pub use metrics::Scope;
+pub use metrics::{ECS_METRICS, Inputs, Metric, MetricDef, Scope, SharedInterfaces, ecs_families};
 pub use server::{Config, router, run};

@@ -2,7 +2,7 @@
 //! and readiness endpoints, and a landing page.
 
 use crate::metrics::{Inputs, Scope, SharedInterfaces, ecs_families};
-use crate::upstream::{Collected, Upstream};
+use crate::upstream::{Collected, Upstream, error_chain};
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -55,8 +55,9 @@ pub fn router(config: Config) -> Result<Router, ecs_metadata::InvalidBaseUrl> {
         .with_state(app))
 }
 
-/// Serves the exporter on `listener` (a plain [`tokio::net::TcpListener`] is served with
-/// `web`'s defaults) until `shutdown` completes.
+/// Serves the exporter on `listener` (a plain
+/// [`tokio::net::TcpListener`] is served with `web`'s defaults)
+/// until `shutdown` completes.
 pub async fn run(
     config: Config,
     listener: impl Into<web::Listener>,
@@ -80,7 +81,7 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
             ("stats", reading.stats.result.as_ref().err()),
         ] {
             if let Some(error) = error {
-                reasons.push_str(&format!("{collector}: {error}\n"));
+                reasons.push_str(&format!("{collector}: {}\n", error_chain(error)));
             }
         }
         if reading.metadata.result.is_err() && reading.stats.result.is_ok() {
@@ -106,7 +107,7 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
     };
     families.extend(self_families(&reading.metadata, &reading.stats));
     if app.config.process_metrics {
-        families.extend(exposition::process::families());
+        families.extend(exposition::process_families());
     }
     let mut body = String::with_capacity(16 * 1024);
     exposition::encode(&families, &mut body);
@@ -155,7 +156,7 @@ async fn ready(State(app): State<Arc<App>>) -> Response {
             .result
             .as_ref()
             .err()
-            .cloned()
+            .map(|error| error_chain(error))
             .unwrap_or_default();
         return (
             StatusCode::SERVICE_UNAVAILABLE,

@@ -4,18 +4,58 @@
 
 use crate::metrics::Scope;
 use ecs_metadata::client::paths;
-use ecs_metadata::{ContainerStats, MetadataClient, Task, parse_stats, parse_tasks};
+use ecs_metadata::{
+    ContainerStats, DocumentError, FetchError, MetadataClient, Task, parse_stats, parse_tasks,
+};
 use std::collections::HashMap;
 use std::error::Error as StdError;
 use std::sync::{Arc, Mutex as SyncMutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
+/// Why a collector read nothing usable from the endpoint. Shown with its causes
+/// ([`error_chain`]) on the error page, `/-/ready` and in the logs.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// The request failed or the endpoint answered with an error status.
+    #[error("the request failed")]
+    Fetch(#[source] FetchError),
+    /// The answer is not a document of the expected kind.
+    #[error("GET {url}")]
+    Document {
+        /// The URL read.
+        url: String,
+        /// What is wrong with it.
+        #[source]
+        source: DocumentError,
+    },
+    /// The fetch ended without a result (its task failed); never expected.
+    #[error("the fetch task ended without a result")]
+    FetchTaskEnded,
+    /// The task document does not describe the one task it should.
+    #[error("GET {url}")]
+    Tasks {
+        /// The URL read.
+        url: String,
+        /// How many tasks it describes.
+        #[source]
+        source: TaskCountError,
+    },
+}
+
+/// A task-scope document that does not describe exactly one task with an ARN.
+#[derive(Debug, thiserror::Error)]
+#[error("expected one task with a TaskARN, found {found}")]
+pub struct TaskCountError {
+    /// Tasks with an ARN found.
+    pub found: usize,
+}
+
 /// The outcome of one collector (one upstream path) in one reading.
 #[derive(Debug)]
 pub struct Collected<T> {
-    /// The parsed document, or why there is none, in words.
-    pub result: Result<T, String>,
+    /// The parsed document, or why there is none.
+    pub result: Result<T, UpstreamError>,
     /// How long the request and parsing took.
     pub duration: Duration,
 }
@@ -121,15 +161,14 @@ impl Upstream {
             .and_then(|reading| reading.clone());
         shared.unwrap_or_else(|| {
             // Only reachable if the fetch task itself failed; say so rather than hang.
-            let reason = "the fetch task ended without a result".to_owned();
             Arc::new(Reading {
                 finished: Instant::now(),
                 metadata: Collected {
-                    result: Err(reason.clone()),
+                    result: Err(UpstreamError::FetchTaskEnded),
                     duration: Duration::ZERO,
                 },
                 stats: Collected {
-                    result: Err(reason),
+                    result: Err(UpstreamError::FetchTaskEnded),
                     duration: Duration::ZERO,
                 },
                 last_good_tasks: None,
@@ -150,13 +189,26 @@ impl Upstream {
             Scope::Instance => (paths::TASKS, paths::TASKS_STATS),
         };
         let scope = self.scope;
+        let url = |path: &str| format!("{}{path}", self.client.base_url());
         let (metadata, stats) = tokio::join!(
             self.collect(metadata_path, |body| {
-                let tasks = parse_tasks(body).map_err(|e| error_chain(&e))?;
-                checked_tasks(tasks, scope).map(Arc::new)
+                let tasks = parse_tasks(body).map_err(|source| UpstreamError::Document {
+                    url: url(metadata_path),
+                    source,
+                })?;
+                checked_tasks(tasks, scope)
+                    .map(Arc::new)
+                    .map_err(|source| UpstreamError::Tasks {
+                        url: url(metadata_path),
+                        source,
+                    })
             }),
-            self.collect(stats_path, |body| parse_stats(body)
-                .map_err(|e| error_chain(&e))),
+            self.collect(stats_path, |body| {
+                parse_stats(body).map_err(|source| UpstreamError::Document {
+                    url: url(stats_path),
+                    source,
+                })
+            }),
         );
         let last_good_tasks = metadata.result.as_ref().ok().cloned().or(previous_tasks);
         Reading {
@@ -170,17 +222,15 @@ impl Upstream {
     async fn collect<T>(
         &self,
         path: &str,
-        parse: impl FnOnce(&[u8]) -> Result<T, String>,
+        parse: impl FnOnce(&[u8]) -> Result<T, UpstreamError>,
     ) -> Collected<T> {
         let started = Instant::now();
         let result = match self.client.fetch(path).await {
-            Ok(body) => {
-                parse(&body).map_err(|e| format!("GET {}{path}: {e}", self.client.base_url()))
-            }
-            Err(e) => Err(error_chain(&e)),
+            Ok(body) => parse(&body),
+            Err(error) => Err(UpstreamError::Fetch(error)),
         };
-        if let Err(reason) = &result {
-            tracing::warn!(path, error = %reason, "metadata endpoint request failed");
+        if let Err(error) = &result {
+            tracing::warn!(path, error = %error_chain(error), "metadata endpoint request failed");
         }
         Collected {
             result,
@@ -191,7 +241,7 @@ impl Upstream {
 
 /// Keeps the tasks that have an ARN, once each. In task scope the document must describe
 /// exactly one: anything else (an error object answered with HTTP 200, say) is no task.
-pub fn checked_tasks(tasks: Vec<Task>, scope: Scope) -> Result<Vec<Task>, String> {
+pub fn checked_tasks(tasks: Vec<Task>, scope: Scope) -> Result<Vec<Task>, TaskCountError> {
     let mut seen = std::collections::HashSet::new();
     let tasks: Vec<Task> = tasks
         .into_iter()
@@ -199,12 +249,16 @@ pub fn checked_tasks(tasks: Vec<Task>, scope: Scope) -> Result<Vec<Task>, String
         .collect();
     match (scope, tasks.len()) {
         (Scope::Task, 1) | (Scope::Instance, _) => Ok(tasks),
-        (Scope::Task, found) => Err(format!("expected one task with a TaskARN, found {found}")),
+        (Scope::Task, found) => Err(TaskCountError { found }),
     }
 }
 
-/// An error and its sources, joined with `": "`.
-pub fn error_chain(error: &dyn StdError) -> String {
+/// An error and its sources, joined with `": "`; a wrapper that only says "the request
+/// failed" gives way to its cause, which names the request.
+pub fn error_chain(error: &(dyn StdError + 'static)) -> String {
+    if let Some(UpstreamError::Fetch(cause)) = error.downcast_ref::<UpstreamError>() {
+        return error_chain(cause);
+    }
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -5,8 +5,8 @@
 #![allow(clippy::expect_used)]
 
 use ecs_exporter::Scope;
-use ecs_exporter::metrics::{Inputs, SharedInterfaces, ecs_families};
 use ecs_exporter::upstream::checked_tasks;
+use ecs_exporter::{Inputs, SharedInterfaces, ecs_families};
 use proptest::prelude::*;
 use serde_json::Value;
 use std::collections::HashSet;

@@ -3,7 +3,7 @@
 // Test helpers fail the test on any unexpected error.
 #![allow(clippy::expect_used)]
 
-use ecs_exporter::metrics::ECS_METRICS;
+use ecs_exporter::ECS_METRICS;
 
 #[test]
 fn the_readme_documents_every_metric() {

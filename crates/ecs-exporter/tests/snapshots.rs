@@ -7,7 +7,7 @@
 #![allow(clippy::expect_used)]
 
 use ecs_exporter::Scope;
-use ecs_exporter::metrics::{Inputs, SharedInterfaces, ecs_families};
+use ecs_exporter::{Inputs, SharedInterfaces, ecs_families};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -124,7 +124,7 @@ impl<'de> Deserialize<'de> for Text {
 }
 
 /// An RFC 3339 timestamp string as seconds since the Unix epoch; anything else, or a
-/// timestamp [`crate::time::parse_rfc3339`] rejects, is `None`.
+/// timestamp [`timestamps::parse_rfc3339`] rejects, is `None`.
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
 pub(crate) struct Time(pub Option<f64>);
 
@@ -137,7 +137,7 @@ impl<'de> Deserialize<'de> for Time {
                 f.write_str("a timestamp")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Time, E> {
-                Ok(Time(crate::time::parse_rfc3339(v)))
+                Ok(Time(timestamps::parse_rfc3339(v)))
             }
             absent_otherwise!(bool, u64, i64, f64, seq, map);
         }

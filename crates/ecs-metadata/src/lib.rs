@@ -10,10 +10,9 @@ pub mod client;
 mod lenient;
 pub mod stats;
 pub mod task;
-pub mod time;
 
 pub use client::{FetchError, InvalidBaseUrl, MetadataClient};
-pub use stats::{ContainerStats, parse_stats};
+pub use stats::{ContainerStats, NetworkCounters, parse_stats};
 pub use task::{Container, Task, parse_tasks};
 
 /// A response body that is not a document of the expected kind: not JSON at all, or JSON of

@@ -91,7 +91,7 @@ fn run_simulator(flags: cli::SimulateFlags) -> anyhow::Result<()> {
     };
     // The simulated tasks started a minute ago, so their counters have history from the
     // first scrape on.
-    let started = ecs_simulator::server::now() - 60.0;
+    let started = ecs_simulator::now() - 60.0;
     let simulation = ecs_simulator::Simulation::new(flags.seed, usize::from(flags.tasks), started);
     let serving = flags.web.clone().finish()?;
     runtime(Threads::One)?.block_on(async {
@@ -103,7 +103,7 @@ fn run_simulator(flags: cli::SimulateFlags) -> anyhow::Result<()> {
         for task in &simulation.tasks {
             println!(
                 "ECS_CONTAINER_METADATA_URI_V4={}  # {}",
-                ecs_simulator::server::metadata_uri(&server_url, &task.id),
+                ecs_simulator::metadata_uri(&server_url, &task.id),
                 task.platform.launch_type()
             );
         }
@@ -187,7 +187,7 @@ fn run_discovery(flags: cli::DiscoveryFlags) -> anyhow::Result<()> {
     runtime(Threads::One)?.block_on(async {
         let region = match region_flag.or_else(|| aws.region.clone()) {
             Some(region) => region,
-            None => region_of_this_task().await?,
+            None => aws_api::region_of_this_task(env).await?,
         };
         let client = std::sync::Arc::new(aws_api::AwsClient::new(aws, region.clone(), options));
         if once {
@@ -213,33 +213,8 @@ fn run_discovery(flags: cli::DiscoveryFlags) -> anyhow::Result<()> {
     })
 }
 
-/// The region of the ECS task ecs-prom runs in, from its task metadata, for EC2 tasks whose
-/// environment names no region.
-async fn region_of_this_task() -> anyhow::Result<String> {
-    let no_region = "no AWS region: set AWS_REGION or --aws.region";
-    let url = std::env::var(env_vars::ECS_METADATA_URI_V4)
-        .ok()
-        .filter(|u| !u.trim().is_empty())
-        .context(no_region)?;
-    let client = ecs_metadata::MetadataClient::new(&url, std::time::Duration::from_secs(2))?;
-    let body = client
-        .fetch(ecs_metadata::client::paths::TASK)
-        .await
-        .with_context(|| format!("{no_region} (reading this task's metadata for it failed)"))?;
-    let tasks = ecs_metadata::parse_tasks(&body).context(no_region)?;
-    tasks
-        .first()
-        .and_then(|task| aws_api::region_of_arn(&task.task_arn))
-        .map(str::to_owned)
-        .context(no_region)
-}
-
 /// What `discovery --once` prints: per source its target count or its error.
-fn print_summary(
-    snapshot: &discovery::snapshot::Snapshot,
-    config: &discovery::Config,
-    region: &str,
-) {
+fn print_summary(snapshot: &discovery::Snapshot, config: &discovery::Config, region: &str) {
     println!(
         "ecs-prom discovery: {} targets from {} sources in {region}, refreshed in {:.2}s",
         snapshot.targets.len(),

@@ -5,8 +5,8 @@ use crate::{
     ACCOUNT, CLUSTER, ContainerState, Platform, REGION, SimulatedContainer, SimulatedTask,
     Simulation, random,
 };
-use ecs_metadata::time::format_rfc3339;
 use serde_json::{Map, Value, json};
+use timestamps::format_rfc3339;
 
 const MIB: f64 = 1024.0 * 1024.0;
 const PAGE: f64 = 4096.0;

@@ -9,7 +9,7 @@ pub mod documents;
 mod random;
 pub mod server;
 
-pub use server::{Faults, run};
+pub use server::{Faults, metadata_uri, now, run};
 
 /// The kinds of task the simulator can play, each with the shapes its platform produces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// Faults injected into metadata responses, decided by a pseudo-random sequence derived
 /// from the simulation's seed, so a run with the same seed fails the same requests.
@@ -36,13 +36,7 @@ struct App {
 /// The calling container of `${ECS_CONTAINER_METADATA_URI_V4}`: the exporter sidecar.
 const CALLER: &str = "ecs-prom-exporter";
 
-/// Seconds since the Unix epoch.
-pub fn now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
+pub use timestamps::now;
 
 /// The base URL of one simulated task's endpoint on a server at `server_url`.
 pub fn metadata_uri(server_url: &str, task_id: &str) -> String {

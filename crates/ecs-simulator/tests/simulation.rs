@@ -120,11 +120,11 @@ fn each_platform_has_its_documented_shape() {
         }
         let period = app_stats["read"]
             .as_str()
-            .and_then(ecs_metadata::time::parse_rfc3339)
+            .and_then(timestamps::parse_rfc3339)
             .expect("read")
             - app_stats["preread"]
                 .as_str()
-                .and_then(ecs_metadata::time::parse_rfc3339)
+                .and_then(timestamps::parse_rfc3339)
                 .expect("preread");
         assert!(
             (period - task.platform.sample_period()).abs() < 1e-6,
@@ -241,7 +241,7 @@ async fn serve(faults: Faults) -> String {
         .await
         .expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("address"));
-    let simulation = Simulation::new(5, 3, ecs_simulator::server::now() - 60.0);
+    let simulation = Simulation::new(5, 3, ecs_simulator::now() - 60.0);
     tokio::spawn(ecs_simulator::run(
         simulation,
         faults,

@@ -5,6 +5,9 @@
 pub mod parse;
 pub mod process;
 
+pub use parse::{ParseError, ParsedSample, parse_samples};
+pub use process::families as process_families;
+
 use std::fmt::Write as _;
 
 /// The `Content-Type` of the classic text format.

@@ -17,6 +17,7 @@ use wire::{
     ListTasksPage,
 };
 
+use crate::error::RefreshError;
 use crate::pagination::Pages;
 use aws_api::{AwsClient, AwsError, Service};
 use file_sd::TargetGroup;
@@ -51,7 +52,7 @@ pub struct Refreshed {
     /// Targets of every described running task.
     pub targets: Vec<TargetGroup>,
     /// Why some new tasks could not be described yet (they are tried again next refresh).
-    pub partial_error: Option<String>,
+    pub partial_error: Option<RefreshError>,
 }
 
 /// One cluster's discovery state.
@@ -101,13 +102,13 @@ impl ClusterSource {
         for batch in new.chunks(BATCH) {
             match describe_tasks(client, &self.cluster, batch).await {
                 Ok(tasks) => described.extend(tasks),
-                Err(error) => errors.push(error.to_string()),
+                Err(error) => errors.push(RefreshError::from(error)),
             }
         }
         // A task still starting has no address yet: describe it again next time.
         described.retain(|task| task.last_status.as_deref() == Some("RUNNING"));
         if let Err(error) = self.resolve_instance_addresses(client, &described).await {
-            errors.push(error.to_string());
+            errors.push(error.into());
         }
         for task in described {
             let Some(definition_arn) = task.task_definition_arn.clone() else {
@@ -116,7 +117,7 @@ impl ClusterSource {
             let definition = match self.task_definition(client, &definition_arn).await {
                 Ok(definition) => definition,
                 Err(error) => {
-                    errors.push(error.to_string());
+                    errors.push(error.into());
                     continue;
                 }
             };
@@ -129,12 +130,15 @@ impl ClusterSource {
                 Ok(targets) => {
                     self.tasks.insert(task.task_arn.clone(), targets);
                 }
-                Err(reason) => errors.push(format!("task {}: {reason}", task.task_arn)),
+                Err(source) => errors.push(RefreshError::Target {
+                    task_arn: task.task_arn.clone(),
+                    source,
+                }),
             }
         }
         Ok(Refreshed {
             targets: self.tasks.values().flatten().cloned().collect(),
-            partial_error: (!errors.is_empty()).then(|| errors.join("; ")),
+            partial_error: RefreshError::of_all(errors),
         })
     }
 
@@ -230,7 +234,7 @@ impl ClusterSource {
                 .collect();
             let xml = client.ec2_query("DescribeInstances", &parameters).await?;
             let addresses =
-                aws_api::ec2::private_addresses(&xml).map_err(|reason| AwsError::Decode {
+                aws_api::private_addresses(&xml).map_err(|reason| AwsError::Decode {
                     operation: "DescribeInstances",
                     reason,
                 })?;

@@ -3,6 +3,7 @@
 //! which labels.
 
 use super::wire::{Task, TaskDefinition};
+use crate::error::TargetError;
 use file_sd::TargetGroup;
 
 /// Docker labels that select a container and configure its target. Each is also accepted with
@@ -23,7 +24,7 @@ pub fn targets_of_task(
     task: &Task,
     definition: &TaskDefinition,
     instance_address: Option<&str>,
-) -> Result<Vec<TargetGroup>, String> {
+) -> Result<Vec<TargetGroup>, TargetError> {
     let network_mode = definition.network_mode.as_deref().unwrap_or("bridge");
     let mut targets = Vec::new();
     for container in &definition.container_definitions {
@@ -38,31 +39,36 @@ pub fn targets_of_task(
         let Some(port_text) = label(docker_labels::PORT) else {
             continue;
         };
-        let port: u16 = port_text.parse().map_err(|_| {
-            format!(
-                "container {:?}: {} {port_text:?} is not a port number",
-                container.name,
-                docker_labels::PORT
-            )
+        let port: u16 = port_text.parse().map_err(|_| TargetError::BadPort {
+            container: container.name.clone(),
+            label: docker_labels::PORT,
+            value: port_text.to_owned(),
         })?;
         let (host, port) = match network_mode {
             "awsvpc" => (
-                task.eni_address()
-                    .ok_or("awsvpc task without a private IPv4 address")?,
+                task.eni_address().ok_or(TargetError::NoAddress {
+                    network_mode: "awsvpc",
+                    missing: "a private IPv4 address",
+                })?,
                 port,
             ),
             "host" => (
-                instance_address.ok_or("host-mode task without a container instance address")?,
+                instance_address.ok_or(TargetError::NoAddress {
+                    network_mode: "host",
+                    missing: "a container instance address",
+                })?,
                 port,
             ),
             _ => (
-                instance_address.ok_or("bridge-mode task without a container instance address")?,
-                task.host_port(&container.name, port).ok_or_else(|| {
-                    format!(
-                        "container {:?} has no host port bound to container port {port}",
-                        container.name
-                    )
+                instance_address.ok_or(TargetError::NoAddress {
+                    network_mode: "bridge",
+                    missing: "a container instance address",
                 })?,
+                task.host_port(&container.name, port)
+                    .ok_or_else(|| TargetError::NoHostPort {
+                        container: container.name.clone(),
+                        port,
+                    })?,
             ),
         };
         let mut target = TargetGroup::new(host, port);
@@ -227,12 +233,18 @@ mod tests {
         let definition: TaskDefinition =
             serde_json::from_str(BRIDGE_DEFINITION).expect("definition");
         let error = targets_of_task(&task, &definition, None).expect_err("no address");
-        assert!(error.contains("container instance address"), "{error}");
+        assert_eq!(
+            error.to_string(),
+            "bridge-mode task without a container instance address"
+        );
         task.containers[0].network_bindings.clear();
         let error = targets_of_task(&task, &definition, Some("10.0.3.7")).expect_err("no binding");
-        assert!(
-            error.contains("no host port bound to container port 9090"),
-            "{error}"
+        assert_eq!(
+            error,
+            crate::error::TargetError::NoHostPort {
+                container: "app".into(),
+                port: 9090
+            }
         );
         let bad_port: TaskDefinition = serde_json::from_str(
             r#"{"containerDefinitions":[{"name":"a","dockerLabels":{"PROMETHEUS_EXPORTER_PORT":"http"}}]}"#,

@@ -9,8 +9,7 @@ mod task;
 
 pub use catalog::{ECS_METRICS, Metric, MetricDef};
 
-use ecs_metadata::stats::NetworkCounters;
-use ecs_metadata::{Container, ContainerStats, Task};
+use ecs_metadata::{Container, ContainerStats, NetworkCounters, Task};
 use exposition::Family;
 use std::collections::{HashMap, HashSet};
 

@@ -2,8 +2,7 @@
 //! (`awsvpc`, `host`) namespaces, per container otherwise.
 
 use super::{Families, Metric, SharedInterfaces, with};
-use ecs_metadata::stats::NetworkCounters;
-use ecs_metadata::{Container, ContainerStats, Task};
+use ecs_metadata::{Container, ContainerStats, NetworkCounters, Task};
 
 /// Network counters. In `awsvpc` and `host` mode every container sees the same interfaces,
 /// so each interface is reported once per task, from the freshest sample. In `bridge` mode,

@@ -89,35 +89,31 @@ impl DemoFlags {
             bail!("--discovery.refresh-interval must be at least 1s");
         }
         let style = match self.summary_format {
-            Some(SummaryFormat::Table) => demo::summary::Style::Table,
-            Some(SummaryFormat::Lines) => demo::summary::Style::Lines,
-            None if terminal => demo::summary::Style::Table,
-            None => demo::summary::Style::Lines,
+            Some(SummaryFormat::Table) => demo::Style::Table,
+            Some(SummaryFormat::Lines) => demo::Style::Lines,
+            None if terminal => demo::Style::Table,
+            None => demo::Style::Lines,
         };
         let app = demo_app::Config {
             load_requests_per_second: self.load_rps,
-            otlp: demo_app::otlp::OtlpConfig::from_env(env),
+            otlp: demo_app::OtlpConfig::from_env(env),
             ..demo_app::Config::default()
         };
         Ok(demo::Config {
-            cluster: demo::cluster::ClusterConfig {
+            cluster: demo::ClusterConfig {
                 tasks: usize::from(self.tasks),
                 seed: self.seed,
                 app,
             },
-            prometheus: self
-                .prometheus
-                .then_some(demo::prometheus::PrometheusConfig {
-                    binary: self.prometheus_binary,
-                    listen_address: self.prometheus_listen_address,
-                    scrape_interval: self.prometheus_scrape_interval,
-                }),
-            discovery: self
-                .discovery
-                .then_some(demo::local_discovery::DiscoveryConfig {
-                    moto_binary: self.discovery_moto_binary,
-                    refresh_interval: self.discovery_refresh_interval,
-                }),
+            prometheus: self.prometheus.then_some(demo::PrometheusConfig {
+                binary: self.prometheus_binary,
+                listen_address: self.prometheus_listen_address,
+                scrape_interval: self.prometheus_scrape_interval,
+            }),
+            discovery: self.discovery.then_some(demo::DiscoveryConfig {
+                moto_binary: self.discovery_moto_binary,
+                refresh_interval: self.discovery_refresh_interval,
+            }),
             duration: self.duration,
             summary_interval: self.summary_interval,
             style,

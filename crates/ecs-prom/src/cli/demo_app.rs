@@ -53,7 +53,7 @@ impl DemoAppFlags {
             load_requests_per_second: self.load_rps,
             load_concurrency: usize::from(self.load_concurrency),
             instrumentation: !self.disable_instrumentation,
-            otlp: demo_app::otlp::OtlpConfig::from_env(env),
+            otlp: demo_app::OtlpConfig::from_env(env),
         }
     }
 }

@@ -128,9 +128,9 @@ impl DiscoveryFlags {
             (false, Some(parameter)) => bail!(
                 "give Cloud Map namespaces either by name (--cloudmap.namespace) or through an SSM parameter (--cloudmap.namespaces-parameter {parameter:?}), not both"
             ),
-            (false, None) => discovery::refresh::Namespaces::Fixed(namespaces),
-            (true, Some(parameter)) => discovery::refresh::Namespaces::Parameter(parameter),
-            (true, None) => discovery::refresh::Namespaces::None,
+            (false, None) => discovery::Namespaces::Fixed(namespaces),
+            (true, Some(parameter)) => discovery::Namespaces::Parameter(parameter),
+            (true, None) => discovery::Namespaces::None,
         };
         let clusters: Vec<String> = self
             .clusters
@@ -138,7 +138,7 @@ impl DiscoveryFlags {
             .map(|c| c.trim().to_owned())
             .filter(|c| !c.is_empty())
             .collect();
-        if namespaces == discovery::refresh::Namespaces::None && clusters.is_empty() {
+        if namespaces == discovery::Namespaces::None && clusters.is_empty() {
             bail!(
                 "nothing to discover: give --cloudmap.namespace, --cloudmap.namespaces-parameter or --ecs.cluster (or the seed's SERVICE_DISCOVERY_MODE variables)"
             );

@@ -259,7 +259,7 @@ mod tests {
             };
             flags.finish(terminal, env_of(&[])).expect("valid")
         };
-        use ::demo::summary::Style;
+        use ::demo::Style;
         assert_eq!(demo(&[], true).style, Style::Table);
         assert_eq!(demo(&[], false).style, Style::Lines);
         assert_eq!(
@@ -286,7 +286,7 @@ mod tests {
 
     #[test]
     fn the_seed_sidecars_variables_give_its_behaviour() {
-        use ::discovery::refresh::Namespaces;
+        use ::discovery::Namespaces;
         let seed = discovery(
             &[],
             &[
@@ -351,7 +351,7 @@ mod tests {
 
     #[test]
     fn discovery_without_seed_variables_needs_a_source_and_adds_nothing() {
-        use ::discovery::refresh::Namespaces;
+        use ::discovery::Namespaces;
         let error = discovery(&[], &[]).expect_err("no source");
         assert!(
             format!("{error:#}").contains("nothing to discover"),

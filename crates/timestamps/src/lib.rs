@@ -1,4 +1,14 @@
-//! RFC 3339 timestamps as the endpoint writes them (`2025-02-27T05:09:52.332595252Z`).
+//! Time as ecs-prom reads and writes it: RFC 3339 timestamps as the ECS metadata endpoint and
+//! the AWS APIs write them (`2025-02-27T05:09:52.332595252Z`), and the current time in seconds
+//! since the Unix epoch.
+
+/// Seconds since the Unix epoch now (0 if the clock is set before 1970).
+pub fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
 
 /// Seconds since the Unix epoch for an RFC 3339 timestamp, with up to nanosecond precision.
 ///
