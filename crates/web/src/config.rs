@@ -275,9 +275,14 @@ fn parse(text: &str, path: &Path, dir: &Path) -> Result<Parsed, WebConfigError> 
     let raw: RawConfig = if text.trim().is_empty() {
         RawConfig::default()
     } else {
-        serde_saphyr::from_str(text).map_err(|source| WebConfigError::Parse {
-            path: path.to_owned(),
-            source: Box::new(source),
+        // One line with the position and the field, without the source excerpt: the error
+        // ends up in a log line or after `--web.config.file:` on standard error.
+        let options = serde_saphyr::options! { with_snippet: false };
+        serde_saphyr::from_str_with_options(text, options).map_err(|source| {
+            WebConfigError::Parse {
+                path: path.to_owned(),
+                source: Box::new(source),
+            }
         })?
     };
     if raw.rate_limit.is_some() {
@@ -506,6 +511,12 @@ basic_auth_users:
         let pki = Pki::new("unknown");
         let message = parse_error(load(&pki, "tls_server_confg: {}\n"));
         assert!(message.contains("tls_server_confg"), "{message}");
+        // One line, with the position.
+        assert!(!message.contains('\n'), "{message}");
+        assert!(message.contains("line 1, column 1"), "{message}");
+        // Duplicate keys are refused, as by yaml.v2's strict mode.
+        let message = parse_error(load(&pki, "basic_auth_users:\n  alice: x\n  alice: y\n"));
+        assert!(message.contains("duplicate"), "{message}");
         let message = parse_error(load(&pki, "tls_server_config:\n  certfile: a.pem\n"));
         assert!(message.contains("certfile"), "{message}");
         let message = parse_error(load(&pki, "http_server_config:\n  header: {}\n"));
