@@ -4,8 +4,11 @@
 
 use crate::clock_skew::{self, ClockOffset};
 use crate::config::{AwsConfig, Service};
-use crate::credentials::{Credentials, CredentialsError, CredentialsProvider};
+use crate::credentials::CredentialsProvider;
+pub use crate::error::AwsError;
+use crate::keys::{Credentials, Signer};
 use crate::sigv4;
+use crate::sts::QueryCaller;
 use crate::transport::{Http, Reply, TransportError};
 use bytes::Bytes;
 use http_body_util::Full;
@@ -79,57 +82,6 @@ impl Outcome {
     }
 }
 
-/// Why a call failed after its last attempt.
-#[derive(Debug, thiserror::Error)]
-pub enum AwsError {
-    /// No credentials.
-    #[error("{operation}: no usable AWS credentials")]
-    Credentials {
-        /// The operation.
-        operation: &'static str,
-        /// Why.
-        #[source]
-        source: CredentialsError,
-    },
-    /// The service answered with an error.
-    #[error("{operation}: {code} (HTTP {status}): {message}")]
-    Api {
-        /// The operation.
-        operation: &'static str,
-        /// HTTP status.
-        status: u16,
-        /// The AWS error code (`ThrottlingException`, `ClusterNotFoundException`, ...).
-        code: String,
-        /// The service's message.
-        message: String,
-    },
-    /// No answer.
-    #[error("{operation}: {source}")]
-    Transport {
-        /// The operation.
-        operation: &'static str,
-        /// Why.
-        #[source]
-        source: TransportError,
-    },
-    /// The answer was not the expected document.
-    #[error("{operation}: unreadable answer: {reason}")]
-    Decode {
-        /// The operation.
-        operation: &'static str,
-        /// Why.
-        reason: String,
-    },
-    /// The endpoint URL is not usable.
-    #[error("invalid endpoint URL {url:?} for {service}")]
-    Endpoint {
-        /// The service.
-        service: &'static str,
-        /// The URL.
-        url: String,
-    },
-}
-
 /// Attempts counted by service, operation and outcome.
 #[derive(Debug, Default)]
 pub struct CallCounts {
@@ -188,17 +140,6 @@ impl RateLimiter {
         }
         *state = (tokens - 1.0, Instant::now());
     }
-}
-
-/// What a request is signed with.
-#[derive(Clone, Copy)]
-pub(crate) enum Signer<'a> {
-    /// The credentials of the configured chain (every API call).
-    Chain,
-    /// Given credentials (STS `AssumeRole` with the credentials below the role).
-    With(&'a Credentials),
-    /// Nothing (STS `AssumeRoleWithWebIdentity`, whose token is the proof).
-    Unsigned,
 }
 
 /// One request to an AWS API, before the client signs it.
@@ -319,12 +260,12 @@ impl AwsClient {
         version: &str,
         parameters: &[(String, String)],
     ) -> Result<Bytes, AwsError> {
-        self.query_signed(service, operation, version, parameters, Signer::Chain)
+        self.query_with(service, operation, version, parameters, Signer::Chain)
             .await
     }
 
     /// [`AwsClient::query`] signed as `signer` says.
-    pub(crate) async fn query_signed(
+    async fn query_with(
         &self,
         service: Service,
         operation: &'static str,
@@ -528,6 +469,19 @@ impl AwsClient {
             .min(self.options.backoff_cap);
         let random = RandomState::new().hash_one(Instant::now()) as f64 / u64::MAX as f64;
         ceiling.mul_f64(random)
+    }
+}
+
+impl QueryCaller for AwsClient {
+    fn query_signed(
+        &self,
+        service: Service,
+        operation: &'static str,
+        version: &str,
+        parameters: &[(String, String)],
+        signer: Signer<'_>,
+    ) -> impl std::future::Future<Output = Result<Bytes, AwsError>> + Send {
+        self.query_with(service, operation, version, parameters, signer)
     }
 }
 

@@ -2,8 +2,8 @@
 //! far from ours", the time an answer's `Date` header gives, and the offset the client keeps
 //! and signs with from then on.
 
-use crate::credentials::unix_now;
 use std::sync::atomic::{AtomicI64, Ordering};
+use timestamps::now as unix_now;
 
 /// Error codes that only ever mean the request time was out of the service's window.
 const SKEW_CODES: &[&str] = &[

@@ -5,11 +5,11 @@
 //! the cached ones are used until they really expire, and renewal is retried at most every
 //! ten seconds.
 
-use crate::client::AwsClient;
-use crate::config::{
-    BaseCredentials, ConfigError, ContainerCredentialsSource, CredentialChain, StaticKeys,
-};
-use crate::transport::{Http, TransportError};
+use crate::config::{BaseCredentials, ConfigError, ContainerCredentialsSource, CredentialChain};
+use crate::error::{CredentialsError, error_chain};
+use crate::keys::Credentials;
+use crate::sts::QueryCaller;
+use crate::transport::Http;
 use bytes::Bytes;
 use http_body_util::Full;
 use serde::Deserialize;
@@ -27,130 +27,6 @@ pub const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(10);
 const ENDPOINT_TIMEOUT: Duration = Duration::from_secs(2);
 /// The EC2 instance metadata service.
 const IMDS: &str = "http://169.254.169.254";
-
-/// Keys to sign with.
-#[derive(Clone, PartialEq)]
-pub struct Credentials {
-    /// Access key id.
-    pub access_key_id: String,
-    /// Secret access key.
-    pub secret_access_key: String,
-    /// Session token of temporary credentials.
-    pub session_token: Option<String>,
-    /// Expiry, in seconds since the Unix epoch.
-    pub expires_at: Option<f64>,
-}
-
-impl std::fmt::Debug for Credentials {
-    // Secrets never reach a log line.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials")
-            .field("access_key_id", &self.access_key_id)
-            .field("expires_at", &self.expires_at)
-            .finish_non_exhaustive()
-    }
-}
-
-impl From<&StaticKeys> for Credentials {
-    fn from(keys: &StaticKeys) -> Self {
-        Credentials {
-            access_key_id: keys.access_key_id.clone(),
-            secret_access_key: keys.secret_access_key.clone(),
-            session_token: keys.session_token.clone(),
-            expires_at: None,
-        }
-    }
-}
-
-/// Why no credentials could be had.
-#[derive(Debug, thiserror::Error)]
-pub enum CredentialsError {
-    /// A credentials endpoint could not be reached.
-    #[error("{source_name} at {url}")]
-    Request {
-        /// Which source.
-        source_name: &'static str,
-        /// What was asked.
-        url: String,
-        /// Why.
-        #[source]
-        source: TransportError,
-    },
-    /// A credentials endpoint did not answer usefully.
-    #[error("{source_name} at {url}: {reason}")]
-    Endpoint {
-        /// Which source.
-        source_name: &'static str,
-        /// What was asked.
-        url: String,
-        /// What went wrong.
-        reason: String,
-    },
-    /// A file holding a token could not be read.
-    #[error("reading {what} {}", .path.display())]
-    TokenFile {
-        /// Which token.
-        what: &'static str,
-        /// The file.
-        path: std::path::PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-    /// STS refused or failed to give a role's credentials.
-    #[error("{operation} {role_arn}")]
-    Sts {
-        /// `AssumeRole` or `AssumeRoleWithWebIdentity`.
-        operation: &'static str,
-        /// The role.
-        role_arn: String,
-        /// Why.
-        #[source]
-        source: Box<crate::client::AwsError>,
-    },
-    /// A profile's `credential_process` failed or printed no usable credentials.
-    #[error("credential_process of AWS profile {profile:?}: {reason}")]
-    Process {
-        /// The profile.
-        profile: String,
-        /// What went wrong.
-        reason: String,
-    },
-    /// The SSO token is missing or expired: a person has to log in again.
-    #[error(
-        "AWS profile {profile:?}: the SSO token {reason}; run `aws sso login --profile {profile}`"
-    )]
-    SsoLogin {
-        /// The profile.
-        profile: String,
-        /// What is wrong with the token.
-        reason: String,
-    },
-    /// The configuration names a source that cannot be used.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// No source in the chain is configured.
-    #[error(
-        "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, configure a profile, \
-         or run with an ECS task role{}", .note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default()
-    )]
-    NotFound {
-        /// What the instance metadata service said.
-        note: Option<String>,
-    },
-}
-
-/// `error` and every error below it, joined with `: `, for one log line.
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
 
 /// The part of a credentials endpoint's answer ecs-prom uses (ECS and EC2 agree on it).
 #[derive(Deserialize)]
@@ -185,7 +61,7 @@ pub struct CredentialsProvider {
     remote_timeout: Duration,
 }
 
-pub(crate) use timestamps::now as unix_now;
+use timestamps::now as unix_now;
 
 impl CredentialsProvider {
     /// A provider over `chain`; `remote_timeout` bounds each request to the SSO portal.
@@ -204,18 +80,21 @@ impl CredentialsProvider {
     }
 
     /// Credentials that are valid now; `client` makes the STS calls roles need.
-    pub(crate) async fn get(&self, client: &AwsClient) -> Result<Credentials, CredentialsError> {
+    pub(crate) async fn get<C: QueryCaller>(
+        &self,
+        client: &C,
+    ) -> Result<Credentials, CredentialsError> {
         let chain = self.chain.as_ref().map_err(|e| e.clone())?;
         self.step(chain, chain.roles.len(), client).await.0
     }
 
     /// The credentials of step `index` (0 the base, `i` the role `roles[i - 1]`), renewed
     /// when they are close to expiry. Boxed: a role step awaits the step below it.
-    fn step<'a>(
+    fn step<'a, C: QueryCaller>(
         &'a self,
         chain: &'a CredentialChain,
         index: usize,
-        client: &'a AwsClient,
+        client: &'a C,
     ) -> Pin<Box<dyn Future<Output = StepResult> + Send + 'a>> {
         Box::pin(async move {
             let Some(step) = self.steps.get(index) else {
@@ -282,10 +161,10 @@ impl CredentialsProvider {
         })
     }
 
-    async fn fetch_base(
+    async fn fetch_base<C: QueryCaller>(
         &self,
         base: &BaseCredentials,
-        client: &AwsClient,
+        client: &C,
     ) -> Result<Credentials, CredentialsError> {
         match base {
             BaseCredentials::Static(keys) => Ok(keys.into()),
@@ -438,11 +317,6 @@ fn parse_endpoint_credentials(body: &[u8]) -> Result<Credentials, String> {
             .as_deref()
             .and_then(timestamps::parse_rfc3339),
     })
-}
-
-/// The session name of an assumed role when none is configured.
-pub(crate) fn default_session_name() -> String {
-    format!("ecs-prom-{}", unix_now() as u64)
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! A profile's `credential_process`: the command run with `sh -c`, as the AWS SDKs do on
 //! Unix, within a deadline, and the credentials JSON it prints (`Version: 1`).
 
-use crate::credentials::{Credentials, CredentialsError};
+use crate::error::CredentialsError;
+use crate::keys::Credentials;
 use serde::Deserialize;
 use std::process::Stdio;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! method, path, query, the headers chosen for signing and the body's SHA-256, signed with a
 //! key derived from the secret, the day, the region and the service.
 
-use crate::credentials::Credentials;
+use crate::keys::Credentials;
 use ring::{digest, hmac};
 
 /// What a signature covers besides the headers.

@@ -2,13 +2,15 @@
 //! `~/.aws/sso/cache/`, exchanged at the SSO portal for the role's credentials.
 
 use crate::config::SsoSettings;
-use crate::credentials::{Credentials, CredentialsError, unix_now};
+use crate::error::CredentialsError;
+use crate::keys::Credentials;
 use crate::transport::Http;
 use bytes::Bytes;
 use http_body_util::Full;
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
+use timestamps::now as unix_now;
 
 /// The token cache file the AWS CLI writes.
 #[derive(Deserialize)]

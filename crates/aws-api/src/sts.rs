@@ -2,18 +2,41 @@
 //! `AssumeRoleWithWebIdentity`, unsigned because the token is the proof; both Query calls
 //! with the client's retries and deadlines, and their XML answers.
 
-use crate::client::{AwsClient, AwsError, Signer};
 use crate::config::{RoleSettings, Service, WebIdentity};
-use crate::credentials::{Credentials, CredentialsError, default_session_name};
+use crate::error::{AwsError, CredentialsError};
+use crate::keys::{Credentials, Signer};
+use bytes::Bytes;
 use quick_xml::Reader;
 use quick_xml::events::Event;
+use std::future::Future;
+use timestamps::now as unix_now;
+
+/// What makes the STS calls: the client, with its endpoints, retries and counts. A trait so
+/// that the credentials chain, which the client itself uses, does not depend on the client.
+pub(crate) trait QueryCaller: Sync {
+    /// Calls a Query protocol `operation` of `service`, signed as `signer` says, and returns
+    /// the XML answer.
+    fn query_signed(
+        &self,
+        service: Service,
+        operation: &'static str,
+        version: &str,
+        parameters: &[(String, String)],
+        signer: Signer<'_>,
+    ) -> impl Future<Output = Result<Bytes, AwsError>> + Send;
+}
+
+/// The session name of an assumed role when none is configured.
+pub(crate) fn default_session_name() -> String {
+    format!("ecs-prom-{}", unix_now() as u64)
+}
 
 /// The STS API version.
 const VERSION: &str = "2011-06-15";
 
 /// Assumes `role` with `base`.
 pub(crate) async fn assume_role(
-    client: &AwsClient,
+    client: &impl QueryCaller,
     role: &RoleSettings,
     base: &Credentials,
 ) -> Result<Credentials, CredentialsError> {
@@ -53,7 +76,7 @@ pub(crate) async fn assume_role(
 
 /// Exchanges the token in `identity`'s file, read afresh, for its role's credentials.
 pub(crate) async fn assume_role_with_web_identity(
-    client: &AwsClient,
+    client: &impl QueryCaller,
     identity: &WebIdentity,
 ) -> Result<Credentials, CredentialsError> {
     let operation = "AssumeRoleWithWebIdentity";

@@ -24,7 +24,7 @@ pub enum RegionError {
     #[error(
         "no AWS region: set AWS_REGION or --aws.region (reading this task's metadata for it failed)"
     )]
-    Metadata(#[source] web::client::ClientError),
+    Metadata(#[source] web::ClientError),
     /// The endpoint answered, but not with a task whose ARN names a region.
     #[error(
         "no AWS region: set AWS_REGION or --aws.region (the task metadata at {url} names no task ARN with a region: {reason})"
@@ -52,7 +52,7 @@ pub async fn region_of_this_task(
         .filter(|u| !u.trim().is_empty())
         .ok_or(RegionError::NotOnEcs)?;
     let url = format!("{}/task", base.trim().trim_end_matches('/'));
-    let client = web::client::Client::new(TIMEOUT).with_max_body_bytes(MAX_BODY_BYTES);
+    let client = web::Client::new(TIMEOUT).with_max_body_bytes(MAX_BODY_BYTES);
     let response = client
         .get(&url)
         .header(http::header::ACCEPT, "application/json")

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use std::error::Error as StdError;
 use std::time::Duration;
-use web::client::{Client, ClientError};
+use web::{Client, ClientError};
 
 /// The largest AWS response accepted: a page of 100 described tasks is a few hundred KiB.
 pub const MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;

@@ -371,7 +371,7 @@ async fn expired_credentials_are_not_used_when_their_endpoint_is_down() {
         .json::<serde_json::Value>(Service::Ecs, "ListClusters", &serde_json::json!({}))
         .await
         .expect_err("no valid credentials");
-    let text = aws_api::credentials::error_chain(&error);
+    let text = aws_api::error_chain(&error);
     assert!(
         text.contains("ECS container credentials at")
             && text.to_ascii_lowercase().contains("connection refused"),
@@ -509,7 +509,7 @@ async fn sts_refusals_name_the_role() {
         }),
     );
     let error = client.current_credentials().await.expect_err("refused");
-    let text = aws_api::credentials::error_chain(&error);
+    let text = aws_api::error_chain(&error);
     assert!(
         text.contains("AssumeRole arn:aws:iam::1:role/denied")
             && text.contains("AccessDenied")
@@ -687,7 +687,7 @@ async fn credential_process_output_signs_the_next_call_and_failures_quote_stderr
         .current_credentials()
         .await
         .expect_err("exit 3");
-    let text = aws_api::credentials::error_chain(&error);
+    let text = aws_api::error_chain(&error);
     assert!(
         text.contains("credential_process of AWS profile \"broken\"")
             && text.contains("exit status: 3")
@@ -699,7 +699,7 @@ async fn credential_process_output_signs_the_next_call_and_failures_quote_stderr
         .await
         .expect_err("not json");
     assert!(
-        aws_api::credentials::error_chain(&error).contains("not the credentials JSON"),
+        aws_api::error_chain(&error).contains("not the credentials JSON"),
         "{error:?}"
     );
     let _ = std::fs::remove_dir_all(&dir);
@@ -764,7 +764,7 @@ async fn sso_profiles_use_the_cli_token_cache_and_the_portal() {
         .current_credentials()
         .await
         .expect_err("no token");
-    let text = aws_api::credentials::error_chain(&error);
+    let text = aws_api::error_chain(&error);
     assert!(text.contains("run `aws sso login --profile dev`"), "{text}");
     assert!(portal.requests().is_empty());
 
@@ -797,7 +797,7 @@ async fn sso_profiles_use_the_cli_token_cache_and_the_portal() {
         .current_credentials()
         .await
         .expect_err("expired");
-    let text = aws_api::credentials::error_chain(&error);
+    let text = aws_api::error_chain(&error);
     assert!(
         text.contains("expired") && text.contains("aws sso login --profile legacy"),
         "{text}"

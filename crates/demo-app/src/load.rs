@@ -2,7 +2,7 @@
 //! with a path mix that includes failures, so the dashboards have something to show.
 
 use std::time::Duration;
-use web::client::Client;
+use web::Client;
 
 /// Deadline of each generated request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -52,7 +52,7 @@ pub async fn generate(config: LoadConfig) {
                     Ok(_) => {}
                     // A target that is not a URL will never be one: stop instead of logging
                     // the same mistake forever.
-                    Err(web::client::ClientError::InvalidUrl { .. }) => return,
+                    Err(web::ClientError::InvalidUrl { .. }) => return,
                     Err(error) => tracing::debug!(%error, "load generator request failed"),
                 }
             }

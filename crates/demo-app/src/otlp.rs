@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
-use web::client::Client;
+use web::Client;
 
 /// Spans waiting to be sent beyond this are dropped rather than held in memory.
 const QUEUE: usize = 4096;

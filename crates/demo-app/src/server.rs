@@ -59,7 +59,7 @@ struct App {
     config: Config,
     metrics: RequestMetrics,
     tracer: Option<Tracer>,
-    client: web::client::Client,
+    client: web::Client,
     own_url: String,
 }
 
@@ -68,7 +68,7 @@ fn application(config: Config, own_url: String) -> (Arc<App>, Router) {
     let tracer = config.otlp.clone().map(Tracer::start);
     // Only the status of the call matters; its body is read so the connection can be reused,
     // and a large one is not worth the memory.
-    let client = web::client::Client::new(config.external_timeout).with_max_body_bytes(1024 * 1024);
+    let client = web::Client::new(config.external_timeout).with_max_body_bytes(1024 * 1024);
     let app = Arc::new(App {
         config,
         metrics: RequestMetrics::default(),

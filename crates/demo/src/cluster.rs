@@ -165,7 +165,7 @@ impl Cluster {
 /// Reads a task's own metadata document from its simulated endpoint.
 async fn read_task(metadata_uri: &str) -> anyhow::Result<ecs_metadata::Task> {
     let client = ecs_metadata::MetadataClient::new(metadata_uri, Duration::from_secs(5))?;
-    let body = client.fetch(ecs_metadata::client::paths::TASK).await?;
+    let body = client.fetch(ecs_metadata::paths::TASK).await?;
     ecs_metadata::parse_tasks(&body)?
         .into_iter()
         .next()

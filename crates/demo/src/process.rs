@@ -65,9 +65,8 @@ impl Program {
         let url = format!("{}{path}", url.trim_end_matches('/'));
         // A readiness answer is a line of text; the deadline keeps a stuck start-up from
         // holding one probe past the next.
-        let client =
-            web::client::Client::new(Duration::from_secs(2)).with_max_body_bytes(64 * 1024);
-        web::client::parse_url(&url)?;
+        let client = web::Client::new(Duration::from_secs(2)).with_max_body_bytes(64 * 1024);
+        web::parse_url(&url)?;
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self.child.try_wait()? {

@@ -40,7 +40,7 @@ const MAX_SCRAPE_BYTES: usize = 4 * 1024 * 1024;
 
 /// One scraped endpoint and what it answered over the last minute.
 struct Target {
-    client: web::client::Client,
+    client: web::Client,
     /// The target's `/metrics` URL.
     url: String,
     keep: &'static [&'static str],
@@ -52,9 +52,9 @@ struct Target {
 impl Target {
     fn new(base_url: &str, keep: &'static [&'static str]) -> anyhow::Result<Target> {
         let url = format!("{}/metrics", base_url.trim_end_matches('/'));
-        web::client::parse_url(&url)?;
+        web::parse_url(&url)?;
         Ok(Target {
-            client: web::client::Client::new(SCRAPE_TIMEOUT).with_max_body_bytes(MAX_SCRAPE_BYTES),
+            client: web::Client::new(SCRAPE_TIMEOUT).with_max_body_bytes(MAX_SCRAPE_BYTES),
             url,
             keep,
             history: VecDeque::new(),
@@ -237,7 +237,7 @@ impl Summary {
     }
 }
 
-async fn scrape(client: &web::client::Client, url: &str) -> Result<Vec<ParsedSample>, String> {
+async fn scrape(client: &web::Client, url: &str) -> Result<Vec<ParsedSample>, String> {
     let response = client
         .get(url)
         .header("accept", "text/plain;version=0.0.4")

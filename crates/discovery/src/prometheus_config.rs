@@ -22,7 +22,7 @@ pub struct ConfigSync {
     reload_url: Option<String>,
     /// The file's mode; `None`: 0600 for a SecureString, 0644 otherwise.
     mode: Option<u32>,
-    http: web::client::Client,
+    http: web::Client,
     /// A reload that failed is asked for again on the next refresh.
     reload_pending: bool,
     /// Times the file was written.
@@ -51,7 +51,7 @@ impl ConfigSync {
             mode,
             reload_url: prometheus_url.map(|u| format!("{}/-/reload", u.trim_end_matches('/'))),
             // Prometheus answers a reload with a line of text; anything long is not it.
-            http: web::client::Client::new(RELOAD_TIMEOUT).with_max_body_bytes(64 * 1024),
+            http: web::Client::new(RELOAD_TIMEOUT).with_max_body_bytes(64 * 1024),
             reload_pending: false,
             writes: 0,
             reloads: 0,

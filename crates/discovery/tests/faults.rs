@@ -35,7 +35,7 @@ struct Proxy {
     skew: Arc<AtomicI64>,
     /// Requests rejected for their time.
     rejected_for_time: Arc<AtomicU64>,
-    http: web::client::Client,
+    http: web::Client,
 }
 
 impl Proxy {
@@ -197,7 +197,7 @@ async fn start_proxy(upstream: &str) -> (Proxy, String) {
         faults: Arc::default(),
         skew: Arc::default(),
         rejected_for_time: Arc::default(),
-        http: web::client::Client::new(Duration::from_secs(30)),
+        http: web::Client::new(Duration::from_secs(30)),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());

@@ -3,7 +3,7 @@
 //! so that stats can still be attributed to containers when a metadata request fails.
 
 use crate::metrics::Scope;
-use ecs_metadata::client::paths;
+use ecs_metadata::paths;
 use ecs_metadata::{
     ContainerStats, DocumentError, FetchError, MetadataClient, Task, parse_stats, parse_tasks,
 };

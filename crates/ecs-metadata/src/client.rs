@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use std::time::Duration;
-use web::client::{Client, ClientError};
+use web::{Client, ClientError};
 
 /// Paths under the endpoint's base URL.
 pub mod paths {

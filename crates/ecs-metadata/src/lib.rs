@@ -11,7 +11,7 @@ mod lenient;
 pub mod stats;
 pub mod task;
 
-pub use client::{FetchError, InvalidBaseUrl, MetadataClient};
+pub use client::{FetchError, InvalidBaseUrl, MetadataClient, paths};
 pub use stats::{ContainerStats, NetworkCounters, parse_stats};
 pub use task::{Container, Task, parse_tasks};
 

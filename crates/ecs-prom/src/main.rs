@@ -146,8 +146,8 @@ fn run_demo(flags: cli::DemoFlags) -> anyhow::Result<()> {
 /// redirect is not followed, so it is a failure). The answer's body is read up to 64 KiB and
 /// printed only, in part, when the answer is not a success.
 fn run_health(flags: cli::HealthFlags) -> anyhow::Result<()> {
-    web::client::parse_url(&flags.url).with_context(|| format!("--url {}", flags.url))?;
-    let client = web::client::Client::new(flags.timeout).with_max_body_bytes(64 * 1024);
+    web::parse_url(&flags.url).with_context(|| format!("--url {}", flags.url))?;
+    let client = web::Client::new(flags.timeout).with_max_body_bytes(64 * 1024);
     runtime(Threads::One)?.block_on(async {
         let answer = client.get(&flags.url).send().await.context("unhealthy")?;
         if !answer.status.is_success() {

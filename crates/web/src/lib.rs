@@ -13,6 +13,7 @@ pub mod serve;
 mod test_pki;
 pub mod tls;
 
+pub use client::{Client, ClientError, Response, parse_url};
 pub use config::{WebConfig, WebConfigError};
 pub use serve::{Listener, ServeOptions, listen, listen_addresses, serve};
 pub use tls::TlsServer;
