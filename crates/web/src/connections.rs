@@ -1,4 +1,4 @@
-//! The table of open connections behind [`crate::serve`]: what each connection is doing
+//! The table of open connections behind [`crate::serve()`]: what each connection is doing
 //! (waiting for a request, running a handler, writing a response), when it must be closed,
 //! and which one to close when there is no room for another.
 

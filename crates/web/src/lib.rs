@@ -1,5 +1,5 @@
 //! What every ecs-prom server and client shares, as Prometheus' exporter-toolkit is for Go
-//! exporters: [`serve`] (listening with header-read and idle timeouts, a connection cap that
+//! exporters: [`serve()`] (listening with header-read and idle timeouts, a connection cap that
 //! keeps a scrape working, graceful shutdown), the web configuration file of
 //! `--web.config.file` ([`config`]: TLS, basic auth, response headers), and one bounded HTTP
 //! client ([`client`]: deadline, body size limit, chosen headers, no redirects).
