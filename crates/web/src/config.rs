@@ -106,7 +106,8 @@ impl Default for WebConfig {
             live: Arc::new(Live {
                 file: None,
                 state: Mutex::new(LiveState {
-                    stamp: None,
+                    stamps: Vec::new(),
+                    watched: Vec::new(),
                     guard: Arc::new(GuardState::default()),
                     tls: None,
                 }),
@@ -126,8 +127,11 @@ pub(crate) struct Live {
 
 #[derive(Debug)]
 struct LiveState {
-    /// The file as it was when last read (or tried).
-    stamp: Option<Stamp>,
+    /// The file and the `watched` files as they were when last read (or tried).
+    stamps: Vec<Option<Stamp>>,
+    /// Files the configuration read once (the client CA file): a change to one of them is a
+    /// change to the configuration.
+    watched: Vec<PathBuf>,
     guard: Arc<GuardState>,
     tls: Option<Arc<rustls::ServerConfig>>,
 }
@@ -149,12 +153,12 @@ impl Live {
         let Some(path) = &self.file else {
             return state;
         };
-        let stamp = file_stamp(path);
-        if stamp == state.stamp {
+        let now = stamps(path, &state.watched);
+        if now == state.stamps {
             return state;
         }
         // Recorded whatever the outcome, so a broken file is logged once, not at every request.
-        state.stamp = stamp;
+        state.stamps = now;
         match WebConfig::read(path) {
             // Turning TLS on or off takes a restart; such a file is not applied at all, so
             // what is in service always comes from one version of the file.
@@ -164,7 +168,15 @@ impl Live {
             ),
             Ok(parsed) => {
                 state.guard = parsed.guard;
-                state.tls = parsed.tls.map(|tls| tls.config);
+                let (tls, watched) = match parsed.tls {
+                    Some(tls) => (Some(tls.config), tls.watched),
+                    None => (None, Vec::new()),
+                };
+                state.tls = tls;
+                if watched != state.watched {
+                    state.stamps = stamps(path, &watched);
+                    state.watched = watched;
+                }
                 tracing::info!(path = %path.display(), "web configuration file re-read after it changed");
             }
             Err(error) => tracing::warn!(
@@ -174,6 +186,13 @@ impl Live {
         }
         state
     }
+}
+
+fn stamps(file: &Path, watched: &[PathBuf]) -> Vec<Option<Stamp>> {
+    std::iter::once(file)
+        .chain(watched.iter().map(PathBuf::as_path))
+        .map(file_stamp)
+        .collect()
 }
 
 /// An error and its sources on one line, for a log field.
@@ -192,9 +211,9 @@ impl WebConfig {
     /// Reads and checks the file at `path`, and the certificate files it names (relative
     /// paths are relative to the file's directory).
     pub fn load(path: &Path) -> Result<WebConfig, WebConfigError> {
-        let stamp = file_stamp(path);
+        let before = file_stamp(path);
         let parsed = WebConfig::read(path)?;
-        Ok(WebConfig::serve(parsed, Some(path.to_owned()), stamp))
+        Ok(WebConfig::serve(parsed, Some((path.to_owned(), before))))
     }
 
     fn read(path: &Path) -> Result<Parsed, WebConfigError> {
@@ -206,12 +225,30 @@ impl WebConfig {
         parse(&text, path, dir)
     }
 
-    fn serve(parsed: Parsed, file: Option<PathBuf>, stamp: Option<Stamp>) -> WebConfig {
+    /// Puts `parsed` in service; `file` is where it was read from and the file's stamp from
+    /// just before.
+    fn serve(parsed: Parsed, file: Option<(PathBuf, Option<Stamp>)>) -> WebConfig {
         let tls_config = parsed.tls.as_ref().map(|tls| tls.config.clone());
+        let watched = parsed
+            .tls
+            .as_ref()
+            .map(|tls| tls.watched.clone())
+            .unwrap_or_default();
+        let (file, stamps) = match file {
+            Some((path, before)) => {
+                // The file's stamp from before it was read, so a change during the read is
+                // seen at the next request.
+                let mut now = stamps(&path, &watched);
+                now[0] = before;
+                (Some(path), now)
+            }
+            None => (None, Vec::new()),
+        };
         let live = Arc::new(Live {
             file,
             state: Mutex::new(LiveState {
-                stamp,
+                stamps,
+                watched,
                 guard: parsed.guard,
                 tls: tls_config,
             }),
@@ -230,7 +267,7 @@ impl WebConfig {
     /// `dir`), never read again.
     #[cfg(test)]
     pub(crate) fn parse(text: &str, path: &Path, dir: &Path) -> Result<WebConfig, WebConfigError> {
-        Ok(WebConfig::serve(parse(text, path, dir)?, None, None))
+        Ok(WebConfig::serve(parse(text, path, dir)?, None))
     }
 
     /// `router` behind the configured basic auth, with the configured response headers (as

@@ -57,6 +57,9 @@ impl std::fmt::Debug for TlsServer {
 /// A built `tls_server_config`.
 pub(crate) struct TlsParts {
     pub(crate) config: Arc<ServerConfig>,
+    /// Files read into `config` once, whose change calls for a new one (the client CA file;
+    /// the certificate and key are re-read by the configuration itself).
+    pub(crate) watched: Vec<PathBuf>,
     client_auth: ClientAuth,
     versions: Vec<rustls::ProtocolVersion>,
 }
@@ -596,6 +599,10 @@ pub(crate) fn build(
 
     Ok(Some(TlsParts {
         config: Arc::new(config),
+        watched: non_empty(&raw.client_ca_file)
+            .map(|file| join_dir(dir, file))
+            .into_iter()
+            .collect(),
         client_auth,
         versions: version_numbers,
     }))

@@ -165,6 +165,13 @@ fn status(outcome: &Outcome) -> &str {
     }
 }
 
+/// File times tick with the kernel's clock (a few milliseconds), and a rewritten certificate
+/// can have the same length and inode as the one before: waiting a tick before each change
+/// makes sure the change shows in the modification time, as it always does outside a test.
+fn settle() {
+    std::thread::sleep(std::time::Duration::from_millis(20));
+}
+
 fn hash(password: &str) -> String {
     bcrypt::hash_with_salt(password, 4, [9u8; 16])
         .unwrap()
@@ -270,6 +277,7 @@ async fn replaced_certificate_files_are_served_without_a_restart() {
     assert_eq!(first.server_cert.unwrap(), certs(&pki, "server")[0]);
 
     // The renewal lands: key first, then certificate, as a renewal script would write them.
+    settle();
     std::fs::copy(pki.path("renewed.key"), pki.path("server.key")).unwrap();
     std::fs::copy(pki.path("renewed.pem"), pki.path("server.pem")).unwrap();
     let second = get_metrics(addr, &anyone, None).await;
@@ -277,6 +285,7 @@ async fn replaced_certificate_files_are_served_without_a_restart() {
     assert_eq!(second.server_cert.unwrap(), certs(&pki, "renewed")[0]);
 
     // A broken write (a truncated certificate) keeps the last good pair in service.
+    settle();
     std::fs::write(
         pki.path("server.pem"),
         "-----BEGIN CERTIFICATE-----\nAAAA\n",
@@ -293,6 +302,7 @@ async fn replaced_certificate_files_are_served_without_a_restart() {
 
     // And the next good pair is picked up again.
     pki.leaf("ca", "third", "IP:127.0.0.1", "serverAuth");
+    settle();
     std::fs::copy(pki.path("third.key"), pki.path("server.key")).unwrap();
     std::fs::copy(pki.path("third.pem"), pki.path("server.pem")).unwrap();
     let fifth = get_metrics(addr, &anyone, None).await;
@@ -401,6 +411,7 @@ async fn a_changed_web_configuration_file_applies_to_the_next_connection_and_req
     assert!(!ok.answer.unwrap().contains("x-frame-options"));
 
     // A new password, a header, and client certificates required from now on.
+    settle();
     pki.write(
         "web.yml",
         &format!(
@@ -423,6 +434,7 @@ async fn a_changed_web_configuration_file_applies_to_the_next_connection_and_req
         "tls_server_config: [\n".to_owned(),
         format!("basic_auth_users:\n  prometheus: {}\n", hash("plain")),
     ] {
+        settle();
         pki.write("web.yml", &broken);
         let still = get_metrics(addr, &scraper, Some(("prometheus", "rotated"))).await;
         assert_eq!(status(&still), "HTTP/1.1 200 OK", "after {broken:?}");
@@ -433,4 +445,34 @@ async fn a_changed_web_configuration_file_applies_to_the_next_connection_and_req
                 .is_err()
         );
     }
+}
+
+#[tokio::test]
+async fn a_replaced_client_ca_file_applies_to_the_next_connection() {
+    let pki = Pki::standard("ca-reload");
+    pki.ca("new-ca");
+    pki.leaf("new-ca", "new-client", "DNS:scraper.example", "clientAuth");
+    std::fs::copy(pki.path("ca.pem"), pki.path("client-ca.pem")).unwrap();
+    let addr = serve(
+        &pki,
+        "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n  \
+         client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: client-ca.pem\n",
+    )
+    .await;
+    let old_client = client(&pki, "ca", Some("client"));
+    let new_client = client(&pki, "ca", Some("new-client"));
+    assert_eq!(
+        status(&get_metrics(addr, &old_client, None).await),
+        "HTTP/1.1 200 OK"
+    );
+    assert!(get_metrics(addr, &new_client, None).await.answer.is_err());
+
+    // The client CA moves to the new CA; web.yml itself is untouched.
+    settle();
+    std::fs::copy(pki.path("new-ca.pem"), pki.path("client-ca.pem")).unwrap();
+    assert_eq!(
+        status(&get_metrics(addr, &new_client, None).await),
+        "HTTP/1.1 200 OK"
+    );
+    assert!(get_metrics(addr, &old_client, None).await.answer.is_err());
 }
