@@ -840,6 +840,81 @@ mod tests {
         }
     }
 
+    /// What hyper's own `header_read_timeout` covers, which is why [`serve`] sets it only as
+    /// a backstop beyond both deadlines and keeps its own: it starts when the connection
+    /// starts and again as soon as a response is written, so it bounds the idle time between
+    /// requests with the header deadline (no separate idle timeout possible), and it does not
+    /// bound a request body.
+    #[tokio::test]
+    async fn hyper_s_header_timer_also_runs_while_idle_and_not_during_a_body() {
+        use http_body_util::BodyExt;
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                tokio::spawn(async move {
+                    let service =
+                        hyper::service::service_fn(|request: http::Request<Incoming>| async move {
+                            let body = request.into_body().collect().await?.to_bytes();
+                            Ok::<_, hyper::Error>(http::Response::new(Body::from(format!(
+                                "{} bytes",
+                                body.len()
+                            ))))
+                        });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(Duration::from_millis(300))
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        let closed_within = |mut stream: TcpStream| async move {
+            let since = Instant::now();
+            let mut sink = [0; 1024];
+            loop {
+                match tokio::time::timeout(Duration::from_secs(2), stream.read(&mut sink)).await {
+                    Ok(Ok(0)) | Ok(Err(_)) => return Some(since.elapsed()),
+                    Ok(Ok(_)) => {}
+                    Err(_) => return None,
+                }
+            }
+        };
+
+        // From the connection's start.
+        let silent = TcpStream::connect(address).await.expect("connect");
+        let took = closed_within(silent).await.expect("closed");
+        assert!(took < Duration::from_millis(600), "{took:?}");
+
+        // While idle after a response: the same timer, right after the response.
+        let mut idle = TcpStream::connect(address).await.expect("connect");
+        idle.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .expect("request");
+        let mut answer = [0; 512];
+        let read = idle.read(&mut answer).await.expect("answer");
+        assert!(String::from_utf8_lossy(&answer[..read]).ends_with("0 bytes"));
+        let took = closed_within(idle).await.expect("closed while idle");
+        assert!(took < Duration::from_millis(600), "{took:?}");
+
+        // Not while a body trickles in.
+        let mut body = TcpStream::connect(address).await.expect("connect");
+        body.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 8\r\n\r\n")
+            .await
+            .expect("headers");
+        for _ in 0..8 {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            body.write_all(b"a")
+                .await
+                .expect("still open during the body");
+        }
+        let read = body.read(&mut answer).await.expect("answer");
+        assert!(String::from_utf8_lossy(&answer[..read]).ends_with("8 bytes"));
+    }
+
     #[tokio::test]
     async fn colon_port_listens_on_ipv4_and_ipv6() {
         let listener = listen(":0").await.expect("listens");
