@@ -25,4 +25,5 @@ pub use config::{AwsConfig, ConfigError, RoleSettings, Service, region_of_arn};
 pub use ec2::private_addresses;
 pub use error::{AwsError, CredentialsError, error_chain};
 pub use keys::Credentials;
+pub use sigv4::uri_encode;
 pub use task_region::{RegionError, region_of_this_task};

@@ -224,24 +224,11 @@ pub fn graph_url(prometheus_url: &str) -> String {
         .map(|(i, expression)| {
             format!(
                 "g{i}.expr={}&g{i}.tab=0&g{i}.range_input=15m",
-                percent_encode(expression)
+                aws_api::uri_encode(expression)
             )
         })
         .collect();
     format!("{prometheus_url}/graph?{}", panels.join("&"))
-}
-
-/// Percent-encodes everything but RFC 3986's unreserved characters.
-fn percent_encode(text: &str) -> String {
-    let mut out = String::new();
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 /// Writes to standard output. A reader that went away (`| head`) does not stop the demo.

@@ -83,13 +83,6 @@ async fn ready(State(shared): State<Shared>) -> Response {
     }
 }
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 async fn status_page(State(shared): State<Shared>) -> Html<String> {
     let snapshot = shared.read();
     let mut page = String::from(
@@ -111,14 +104,14 @@ async fn status_page(State(shared): State<Shared>) -> Html<String> {
             None => "ok".to_owned(),
             Some(error) => format!(
                 "<span class=\"error\">failing, keeping its previous targets: {}</span>",
-                escape(&error.to_string())
+                web::html_escape(&error.to_string())
             ),
         };
         let _ = write!(
             page,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{state}</td></tr>",
             key.kind.as_str(),
-            escape(&key.name),
+            web::html_escape(&key.name),
             status.targets.len()
         );
     }
@@ -134,8 +127,8 @@ async fn status_page(State(shared): State<Shared>) -> Html<String> {
         let _ = write!(
             page,
             "<p class=\"error\">{}: {}</p>",
-            escape(&place.to_string()),
-            escape(error)
+            web::html_escape(&place.to_string()),
+            web::html_escape(error)
         );
     }
     page.push_str("<h2>Targets</h2><table><tr><th>target</th><th>labels</th></tr>");
@@ -144,12 +137,12 @@ async fn status_page(State(shared): State<Shared>) -> Html<String> {
             .labels
             .iter()
             .filter(|(name, _)| !name.starts_with("__meta_"))
-            .map(|(name, value)| format!("{name}=\"{}\"", escape(value)))
+            .map(|(name, value)| format!("{name}=\"{}\"", web::html_escape(value)))
             .collect();
         let _ = write!(
             page,
             "<tr><td>{}</td><td>{}</td></tr>",
-            escape(&target.targets.join(", ")),
+            web::html_escape(&target.targets.join(", ")),
             labels.join(", ")
         );
     }

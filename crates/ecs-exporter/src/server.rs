@@ -168,8 +168,8 @@ async fn ready(State(app): State<Arc<App>>) -> Response {
 }
 
 async fn landing_page(State(app): State<Arc<App>>) -> Html<String> {
-    let path = html_escape(&app.config.telemetry_path);
-    let endpoint = html_escape(app.upstream.base_url());
+    let path = web::html_escape(&app.config.telemetry_path);
+    let endpoint = web::html_escape(app.upstream.base_url());
     let scope = app.config.scope.as_str();
     Html(format!(
         "<!doctype html>\n<html><head><title>ecs-prom exporter</title></head><body>\n\
@@ -182,11 +182,4 @@ async fn landing_page(State(app): State<Arc<App>>) -> Html<String> {
          </ul>\n</body></html>\n",
         version = env!("CARGO_PKG_VERSION"),
     ))
-}
-
-fn html_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }

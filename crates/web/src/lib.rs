@@ -8,6 +8,7 @@ mod auth;
 pub mod client;
 pub mod config;
 mod connections;
+mod html;
 pub mod serve;
 #[cfg(test)]
 mod test_pki;
@@ -15,5 +16,6 @@ pub mod tls;
 
 pub use client::{Client, ClientError, Response, parse_url};
 pub use config::{WebConfig, WebConfigError};
+pub use html::escape as html_escape;
 pub use serve::{Listener, ServeOptions, listen, listen_addresses, serve};
 pub use tls::TlsServer;
