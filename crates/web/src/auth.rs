@@ -430,4 +430,24 @@ mod tests {
         .unwrap_err();
         assert!(bad.contains("Strict-Transport-Security"), "{bad}");
     }
+
+    proptest::proptest! {
+        /// Any Authorization header is a pair or nothing, never a panic; what a client encodes
+        /// is read back unchanged.
+        #[test]
+        fn authorization_headers_parse_like_go(
+            raw in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+            user in "[^:]{0,16}",
+            password in ".{0,24}",
+        ) {
+            if let Ok(value) = HeaderValue::from_bytes(&raw) {
+                let _ = parse_basic(&value);
+            }
+            let parsed = parse_basic(&basic(&user, &password));
+            proptest::prop_assert_eq!(
+                parsed,
+                Some((user.into_bytes(), password.into_bytes()))
+            );
+        }
+    }
 }

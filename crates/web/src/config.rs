@@ -833,4 +833,37 @@ basic_auth_users:
         .unwrap();
         assert_eq!(web.headers()[0].1, "sameorigin");
     }
+
+    #[test]
+    fn an_alias_bomb_is_refused_quickly() {
+        // Under rate_limit, which is read through to its end before being refused: 10^12
+        // elements if aliases were expanded without a limit.
+        let pki = Pki::new("bomb");
+        let mut yaml = String::from("rate_limit:\n  - &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..12 {
+            let p = i - 1;
+            yaml.push_str(&format!(
+                "  - &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        let started = std::time::Instant::now();
+        let message = parse_error(load(&pki, &yaml));
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        assert!(
+            message.contains("alias") || message.contains("budget"),
+            "{message}"
+        );
+    }
+
+    proptest::proptest! {
+        /// Whatever the file holds, loading it ends in a configuration or an error, never a
+        /// panic.
+        #[test]
+        fn any_file_is_a_configuration_or_an_error(
+            text in "(tls_server_config|http_server_config|basic_auth_users|headers|http2|cert_file|min_version|client_auth_type|[a-z_:\\- \n\\[\\]{}\"'#&*!|>0-9.$])*"
+        ) {
+            let dir = std::env::temp_dir();
+            let _ = WebConfig::parse(&text, &dir.join("web.yml"), &dir);
+        }
+    }
 }
