@@ -3,7 +3,6 @@
 //! successful checks cached so a scrape every 15 s does not cost a bcrypt each time, and the
 //! configured security headers on every response, 401s included.
 
-use crate::config::Live;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -192,10 +191,21 @@ pub(crate) struct GuardState {
     pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
 }
 
+/// Where the middleware reads basic auth and headers from: the web configuration file, which
+/// may change them between requests.
+pub(crate) trait GuardSource: Send + Sync {
+    /// Basic auth and headers as the file says now.
+    fn guard(&self) -> Arc<GuardState>;
+}
+
 /// The middleware: basic auth first (401 with `WWW-Authenticate: Basic` as Go's `http.Error`
 /// writes it), then the configured headers on whatever answer goes out, unless the handler
 /// set the header itself (in Go the handler's own `Set` wins too).
-pub(crate) async fn guard(State(live): State<Arc<Live>>, request: Request, next: Next) -> Response {
+pub(crate) async fn guard(
+    State(live): State<Arc<dyn GuardSource>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let guard = live.guard();
     let allowed = match &guard.auth {
         None => true,

@@ -2,64 +2,13 @@
 //! and with its behaviour: `tls_server_config` (certificates re-read when they change,
 //! client certificates), `basic_auth_users` (bcrypt hashes) and `http_server_config.headers`.
 
-use crate::auth::{BasicAuth, GuardState};
-use crate::tls::{Stamp, TlsParts, TlsServer, file_stamp};
+use crate::auth::{BasicAuth, GuardSource, GuardState};
+pub use crate::error::WebConfigError;
+use crate::tls::{RawTlsConfig, Stamp, TlsParts, TlsServer, TlsSource, file_stamp};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
-
-/// Why a web configuration file cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum WebConfigError {
-    /// The file could not be read.
-    #[error("reading the web configuration file {path}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The file is not YAML of the expected shape (an unknown field, a wrong type).
-    #[error("parsing the web configuration file {path}")]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// Where and why, with the field's name (boxed: it carries a source snippet).
-        #[source]
-        source: Box<serde_saphyr::Error>,
-    },
-    /// A field has a value ecs-prom cannot use.
-    #[error("web configuration file {path}: {field}: {reason}")]
-    Invalid {
-        /// The file.
-        path: PathBuf,
-        /// The field, dotted from the top (`tls_server_config.min_version`).
-        field: String,
-        /// Why.
-        reason: String,
-    },
-}
-
-/// `tls_server_config` as written; [`crate::tls`] checks it and builds the server.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawTlsConfig {
-    pub(crate) cert: Option<String>,
-    pub(crate) key: Option<String>,
-    pub(crate) client_ca: Option<String>,
-    pub(crate) cert_file: Option<String>,
-    pub(crate) key_file: Option<String>,
-    pub(crate) client_auth_type: Option<String>,
-    pub(crate) client_ca_file: Option<String>,
-    pub(crate) cipher_suites: Option<Vec<String>>,
-    pub(crate) curve_preferences: Option<Vec<String>>,
-    pub(crate) min_version: Option<String>,
-    pub(crate) max_version: Option<String>,
-    pub(crate) prefer_server_cipher_suites: Option<bool>,
-    pub(crate) client_allowed_sans: Option<Vec<String>>,
-}
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -136,17 +85,19 @@ struct LiveState {
     tls: Option<Arc<rustls::ServerConfig>>,
 }
 
-impl Live {
-    /// Basic auth and headers as the file says now.
-    pub(crate) fn guard(&self) -> Arc<GuardState> {
+impl GuardSource for Live {
+    fn guard(&self) -> Arc<GuardState> {
         self.refreshed().guard.clone()
     }
+}
 
-    /// The TLS configuration as the file says now.
-    pub(crate) fn tls_config(&self) -> Option<Arc<rustls::ServerConfig>> {
+impl TlsSource for Live {
+    fn tls_config(&self) -> Option<Arc<rustls::ServerConfig>> {
         self.refreshed().tls.clone()
     }
+}
 
+impl Live {
     fn refreshed(&self) -> MutexGuard<'_, LiveState> {
         // A panic elsewhere while holding the lock leaves a consistent state behind.
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -273,8 +224,9 @@ impl WebConfig {
     /// `router` behind the configured basic auth, with the configured response headers (as
     /// the file says at each request).
     pub fn apply(&self, router: axum::Router) -> axum::Router {
+        let source: Arc<dyn GuardSource> = self.live.clone();
         router.layer(axum::middleware::from_fn_with_state(
-            self.live.clone(),
+            source,
             crate::auth::guard,
         ))
     }

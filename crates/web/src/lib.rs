@@ -8,6 +8,7 @@ mod auth;
 pub mod client;
 pub mod config;
 mod connections;
+mod error;
 mod html;
 pub mod serve;
 #[cfg(test)]

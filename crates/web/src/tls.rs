@@ -3,7 +3,7 @@
 //! client-authentication policies, versions, cipher suites and curves, allowed client SANs, and
 //! the Go server's plain-text answer to plain HTTP sent to the TLS port.
 
-use crate::config::{Live, RawTlsConfig, WebConfigError};
+use crate::error::WebConfigError;
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::{CryptoProvider, SupportedKxGroup, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
@@ -15,6 +15,7 @@ use rustls::{
     DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme,
     SupportedCipherSuite, SupportedProtocolVersion,
 };
+use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -35,12 +36,38 @@ const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 /// kernel closes with a FIN the client reads the answer from rather than a reset that loses it.
 const PLAIN_HTTP_DRAIN: Duration = Duration::from_millis(500);
 
+/// `tls_server_config` as written; `build` checks it and builds the server.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTlsConfig {
+    pub(crate) cert: Option<String>,
+    pub(crate) key: Option<String>,
+    pub(crate) client_ca: Option<String>,
+    pub(crate) cert_file: Option<String>,
+    pub(crate) key_file: Option<String>,
+    pub(crate) client_auth_type: Option<String>,
+    pub(crate) client_ca_file: Option<String>,
+    pub(crate) cipher_suites: Option<Vec<String>>,
+    pub(crate) curve_preferences: Option<Vec<String>>,
+    pub(crate) min_version: Option<String>,
+    pub(crate) max_version: Option<String>,
+    pub(crate) prefer_server_cipher_suites: Option<bool>,
+    pub(crate) client_allowed_sans: Option<Vec<String>>,
+}
+
+/// Where a TLS server's configuration comes from: the web configuration file, which may
+/// change it between connections.
+pub(crate) trait TlsSource: Send + Sync {
+    /// The TLS configuration as the file says now.
+    fn tls_config(&self) -> Option<Arc<ServerConfig>>;
+}
+
 /// The TLS side of a server configured by `tls_server_config`: hands each accepted TCP
 /// connection its handshake, with the certificate as it is on disk at that moment.
 pub struct TlsServer {
     /// Where the current rustls configuration comes from: the web configuration file may
     /// change it between connections.
-    live: Arc<Live>,
+    live: Arc<dyn TlsSource>,
     /// Kept for tests: rustls does not show a configuration's verifier or versions.
     #[cfg_attr(not(test), allow(dead_code))]
     client_auth: ClientAuth,
@@ -65,7 +92,7 @@ pub(crate) struct TlsParts {
 }
 
 impl TlsServer {
-    pub(crate) fn new(live: Arc<Live>, parts: TlsParts) -> TlsServer {
+    pub(crate) fn new(live: Arc<dyn TlsSource>, parts: TlsParts) -> TlsServer {
         TlsServer {
             live,
             client_auth: parts.client_auth,

@@ -1,0 +1,36 @@
+//! Why a web configuration file cannot be used.
+
+use std::path::PathBuf;
+
+/// Why a web configuration file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum WebConfigError {
+    /// The file could not be read.
+    #[error("reading the web configuration file {path}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not YAML of the expected shape (an unknown field, a wrong type).
+    #[error("parsing the web configuration file {path}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Where and why, with the field's name (boxed: it carries a source snippet).
+        #[source]
+        source: Box<serde_saphyr::Error>,
+    },
+    /// A field has a value ecs-prom cannot use.
+    #[error("web configuration file {path}: {field}: {reason}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The field, dotted from the top (`tls_server_config.min_version`).
+        field: String,
+        /// Why.
+        reason: String,
+    },
+}
