@@ -410,6 +410,8 @@ async fn connection(
             // The handshake counts towards the first request's header deadline, and a
             // connection in its handshake can be closed to make room.
             let handshake = tokio::select! {
+                // The handshake first, as for HTTP below.
+                biased;
                 handshake = tls.accept(stream) => handshake,
                 reason = connection.expired(limits) => {
                     log_closing(peer, reason);
@@ -457,6 +459,9 @@ async fn serve_http<S>(
     }
     loop {
         tokio::select! {
+            // The connection first: when the task runs late (a busy host), the bytes that
+            // arrived in time are read, and the request started, before a deadline is judged.
+            biased;
             result = served.as_mut() => {
                 if let Err(error) = result {
                     tracing::debug!(peer = %peer, error = %error, "connection ended with an error");
