@@ -155,10 +155,10 @@ impl Pipeline {
         if let Some(output) = &mut self.output {
             write_targets(output, &self.discovery, &json, targets.len());
         }
-        if let Some(state) = &mut self.state {
-            if let Err(error) = state.save(&self.discovery.state()) {
-                tracing::error!(file = %state.path().display(), error = %error, "writing the state file failed");
-            }
+        if let Some(state) = &mut self.state
+            && let Err(error) = state.save(&self.discovery.state())
+        {
+            tracing::error!(file = %state.path().display(), error = %error, "writing the state file failed");
         }
         let files = self.file_counts();
         let written = files.error.is_none();
@@ -230,4 +230,84 @@ pub async fn run(
         .await;
     refresher.abort();
     served
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use file_sd::TargetGroup;
+    use state::{SourceState, State};
+
+    fn discovery(namespaces: &[&str]) -> Discovery {
+        let client = Arc::new(AwsClient::new(
+            aws_api::AwsConfig::from_env(|_| None),
+            "us-east-1".into(),
+            aws_api::ClientOptions::default(),
+        ));
+        Discovery::new(
+            client,
+            Namespaces::Fixed(namespaces.iter().map(|n| n.to_string()).collect()),
+            &[],
+            Duration::from_secs(60),
+            None,
+        )
+    }
+
+    fn answered(name: &str, hosts: &[&str]) -> SourceState {
+        SourceState {
+            kind: source::SourceKind::CloudMap,
+            name: name.into(),
+            last_success: Some(1.0),
+            targets: hosts.iter().map(|h| TargetGroup::new(h, 9779)).collect(),
+        }
+    }
+
+    #[test]
+    fn the_file_is_not_made_smaller_while_a_source_has_never_answered() {
+        let dir = std::env::temp_dir().join(format!("discovery-shrink-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("ecs-services.json");
+        let three: Vec<TargetGroup> = ["10.0.0.1", "10.0.0.2", "10.0.0.3"]
+            .iter()
+            .map(|h| TargetGroup::new(h, 9779))
+            .collect();
+        std::fs::write(&path, file_sd::render(&three)).expect("earlier file");
+        let mut output = FileOutput::new(path.clone());
+
+        // Nothing known: the file stays.
+        let nothing = discovery(&["a", "b"]);
+        write_targets(&mut output, &nothing, "[]\n", 0);
+        assert_eq!(
+            file_sd::count(&std::fs::read_to_string(&path).expect("read")),
+            Some(3)
+        );
+
+        // "a" known with one target, "b" never answered: one target is fewer than three, and
+        // b's may be the difference.
+        let mut partial = discovery(&["a", "b"]);
+        partial.restore(State {
+            sources: vec![answered("a", &["10.0.0.1"])],
+            ..State::default()
+        });
+        let json = file_sd::render(&partial.targets());
+        write_targets(&mut output, &partial, &json, 1);
+        assert_eq!(
+            file_sd::count(&std::fs::read_to_string(&path).expect("read")),
+            Some(3)
+        );
+
+        // Both known: the file is the truth, smaller or not.
+        let mut both = discovery(&["a", "b"]);
+        both.restore(State {
+            sources: vec![answered("a", &["10.0.0.1"]), answered("b", &[])],
+            ..State::default()
+        });
+        let json = file_sd::render(&both.targets());
+        write_targets(&mut output, &both, &json, 1);
+        assert_eq!(
+            file_sd::count(&std::fs::read_to_string(&path).expect("read")),
+            Some(1)
+        );
+        std::fs::remove_dir_all(&dir).expect("clean up");
+    }
 }

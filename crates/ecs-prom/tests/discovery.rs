@@ -367,6 +367,13 @@ fn a_secure_string_configuration_is_readable_by_its_owner_only() {
     // the mode alone makes it rewrite the file.
     run(&["--prometheus.config-file-mode", "0640"]);
     assert_eq!(mode(), 0o640);
+    // A plain String parameter holds nothing secret by its owner's choice: 0644 as before.
+    moto.run_python(
+        &setup_script(),
+        &["put", "prometheus-config", source.to_str().unwrap()],
+    );
+    run(&[]);
+    assert_eq!(mode(), 0o644);
     std::fs::remove_dir_all(&dir).expect("clean up");
 }
 
