@@ -1,4 +1,4 @@
-//! The README's metric reference lists every metric the exporter can serve.
+//! The exporter's reference (docs/exporter.md) lists every metric the exporter can serve.
 
 // Test helpers fail the test on any unexpected error.
 #![allow(clippy::expect_used)]
@@ -6,9 +6,12 @@
 use ecs_exporter::ECS_METRICS;
 
 #[test]
-fn the_readme_documents_every_metric() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
-        .expect("README.md");
+fn the_reference_documents_every_metric() {
+    let readme = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/exporter.md"
+    ))
+    .expect("docs/exporter.md");
     let self_metrics = [
         "ecs_exporter_build_info",
         "ecs_exporter_collector_success",
@@ -20,6 +23,6 @@ fn the_readme_documents_every_metric() {
         .collect();
     assert!(
         missing.is_empty(),
-        "README.md has no table row for {missing:?}"
+        "docs/exporter.md has no table row for {missing:?}"
     );
 }
