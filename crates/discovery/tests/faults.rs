@@ -85,7 +85,7 @@ fn skewed_time_check(proxy: &Proxy, headers: &http::HeaderMap) -> Option<Respons
             axum::http::StatusCode::BAD_REQUEST,
             [
                 ("x-amzn-errortype", "InvalidSignatureException".to_owned()),
-                ("date", http_date(now)),
+                ("date", timestamps::format_http_date(now)),
             ],
             body.to_string(),
         )
@@ -94,39 +94,7 @@ fn skewed_time_check(proxy: &Proxy, headers: &http::HeaderMap) -> Option<Respons
 }
 
 fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
-/// IMF-fixdate (`Tue, 14 Nov 2023 22:13:20 GMT`) for seconds since the epoch.
-fn http_date(unix: u64) -> String {
-    let days = (unix / 86_400) as i64;
-    let seconds = unix % 86_400;
-    // Days to a civil date (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z - era * 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let mp = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    format!(
-        "{}, {day:02} {} {year} {:02}:{:02}:{:02} GMT",
-        WEEKDAYS[(days % 7) as usize],
-        MONTHS[(month - 1) as usize],
-        seconds / 3600,
-        seconds / 60 % 60,
-        seconds % 60
-    )
+    timestamps::now() as i64
 }
 
 async fn forward(State(proxy): State<Proxy>, request: Request) -> Response {
@@ -356,11 +324,9 @@ async fn aws_faults_never_shrink_the_targets_and_are_retried_and_counted() {
 }
 
 #[test]
-fn the_fake_aws_writes_http_dates() {
-    assert_eq!(http_date(784_111_777), "Sun, 06 Nov 1994 08:49:37 GMT");
-    assert_eq!(http_date(1_709_164_800), "Thu, 29 Feb 2024 00:00:00 GMT");
+fn the_fake_aws_dates_read_back() {
     assert_eq!(
-        aws_api::clock_skew::parse_http_date(&http_date(1_700_000_000)),
+        aws_api::clock_skew::parse_http_date(&timestamps::format_http_date(1_700_000_000)),
         Some(1_700_000_000)
     );
 }

@@ -9,6 +9,8 @@ use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use test_support::MotoServer;
 
@@ -412,6 +414,11 @@ fn misbehaving_ecs() -> String {
 
 /// The body of one HTTP/1.1 request with a content-length.
 fn read_request_body(stream: &mut std::net::TcpStream) -> Option<Vec<u8>> {
+    read_request(stream).map(|(_, body)| body)
+}
+
+/// The head (request line and headers, lower-cased) and body of one HTTP/1.1 request.
+fn read_request(stream: &mut std::net::TcpStream) -> Option<(String, Vec<u8>)> {
     let mut buffer = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
@@ -430,7 +437,7 @@ fn read_request_body(stream: &mut std::net::TcpStream) -> Option<Vec<u8>> {
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(0);
         if buffer.len() >= end + 4 + length {
-            return Some(buffer[end + 4..end + 4 + length].to_vec());
+            return Some((head, buffer[end + 4..end + 4 + length].to_vec()));
         }
     }
 }
@@ -506,4 +513,94 @@ fn configuration_errors_read_as_one_sentence() {
         assert!(stderr.contains(expected), "{stderr}");
         assert!(!stderr.contains("  "), "a run of spaces in: {stderr}");
     }
+}
+
+/// A stand-in for the ECS API whose clock is an hour ahead of this host's, as AWS is to a host
+/// whose clock is an hour behind: a request signed more than five minutes away from its time
+/// is refused as AWS refuses it (400 `InvalidSignatureException` "Signature expired", with
+/// its `Date`); any other ListTasks gets an empty list. Counts both.
+fn ecs_an_hour_ahead(rejected: Arc<AtomicUsize>, answered: Arc<AtomicUsize>) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    let address = listener.local_addr().expect("address");
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let (rejected, answered) = (rejected.clone(), answered.clone());
+            std::thread::spawn(move || {
+                let Some((head, _)) = read_request(&mut stream) else {
+                    return;
+                };
+                let aws_now = timestamps::now() as i64 + 3600;
+                let signed_at = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("x-amz-date:"))
+                    .map(str::trim)
+                    .and_then(amz_date_seconds)
+                    .unwrap_or(0);
+                let (status, body) = if (signed_at - aws_now).abs() > 300 {
+                    rejected.fetch_add(1, Ordering::SeqCst);
+                    (
+                        "400 Bad Request",
+                        r#"{"__type":"InvalidSignatureException","message":"Signature expired: 20261130T030000Z is now earlier than 20261130T035500Z (20261130T040000Z - 5 min.)"}"#,
+                    )
+                } else {
+                    answered.fetch_add(1, Ordering::SeqCst);
+                    ("200 OK", r#"{"taskArns":[]}"#)
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\ncontent-type: application/x-amz-json-1.1\r\n\
+                     date: {}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    timestamps::format_http_date(aws_now as u64),
+                    body.len()
+                );
+            });
+        }
+    });
+    format!("http://{address}")
+}
+
+/// Seconds since the epoch of an `x-amz-date` (`20261130T040000Z`).
+fn amz_date_seconds(text: &str) -> Option<i64> {
+    let rfc3339 = format!(
+        "{}-{}-{}T{}:{}:{}Z",
+        text.get(0..4)?,
+        text.get(4..6)?,
+        text.get(6..8)?,
+        text.get(9..11)?,
+        text.get(11..13)?,
+        text.get(13..15)?
+    );
+    timestamps::parse_rfc3339(&rfc3339).map(|s| s as i64)
+}
+
+#[test]
+fn a_host_an_hour_behind_aws_is_answered_after_one_rejected_request() {
+    let (rejected, answered) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let ecs = ecs_an_hour_ahead(rejected.clone(), answered.clone());
+    let mut command = Command::new(BINARY);
+    command
+        .args([
+            "discovery",
+            "--ecs.cluster",
+            "prod",
+            "--refresh.interval",
+            "1s",
+        ])
+        .env_clear()
+        .env("AWS_ENDPOINT_URL", &ecs)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1");
+    let serving = Serving::start(command);
+    serving.wait_for("ecs_prom_discovery_refreshes_total", 3.0);
+    assert_eq!(
+        rejected.load(Ordering::SeqCst),
+        1,
+        "only the first request is refused"
+    );
+    assert!(answered.load(Ordering::SeqCst) >= 3);
+    let offset = serving.metric("ecs_prom_discovery_aws_clock_offset_seconds");
+    assert!((3598.0..=3602.0).contains(&offset), "offset {offset}");
+    assert_eq!(serving.get("/-/ready").0, 200);
 }
