@@ -443,14 +443,10 @@ async fn a_scrape_that_gives_up_does_not_cancel_the_fetch_others_wait_for() {
     });
     tokio::time::sleep(Duration::from_millis(50)).await;
     impatient.abort();
-    let started = Instant::now();
     let reading = upstream.read().await;
     assert!(reading.servable());
-    assert!(
-        started.elapsed() < Duration::from_millis(240),
-        "waited for a fresh fetch: {:?}",
-        started.elapsed()
-    );
+    // A cancelled fetch would have been started again: a second request. (Timing the wait
+    // instead made this test fail on a loaded machine.)
     assert_eq!(
         stub.requests("/task"),
         1,
