@@ -2,6 +2,7 @@
 
 use crate::config::ConfigError;
 use crate::transport::TransportError;
+pub use web::error_chain;
 
 /// Why a call failed after its last attempt.
 #[derive(Debug, thiserror::Error)]
@@ -130,16 +131,4 @@ pub enum CredentialsError {
         /// What the instance metadata service said.
         note: Option<String>,
     },
-}
-
-/// `error` and every error below it, joined with `: `, for one log line.
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

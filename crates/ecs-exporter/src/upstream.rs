@@ -256,15 +256,8 @@ pub fn checked_tasks(tasks: Vec<Task>, scope: Scope) -> Result<Vec<Task>, TaskCo
 /// An error and its sources, joined with `": "`; a wrapper that only says "the request
 /// failed" gives way to its cause, which names the request.
 pub fn error_chain(error: &(dyn StdError + 'static)) -> String {
-    if let Some(UpstreamError::Fetch(cause)) = error.downcast_ref::<UpstreamError>() {
-        return error_chain(cause);
+    match error.downcast_ref::<UpstreamError>() {
+        Some(UpstreamError::Fetch(cause)) => web::error_chain(cause),
+        _ => web::error_chain(error),
     }
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -4,6 +4,7 @@
 
 use crate::auth::{BasicAuth, GuardSource, GuardState};
 pub use crate::error::WebConfigError;
+use crate::error::error_chain;
 use crate::tls::{RawTlsConfig, Stamp, TlsParts, TlsServer, TlsSource, file_stamp};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -144,18 +145,6 @@ fn stamps(file: &Path, watched: &[PathBuf]) -> Vec<Option<Stamp>> {
         .chain(watched.iter().map(PathBuf::as_path))
         .map(file_stamp)
         .collect()
-}
-
-/// An error and its sources on one line, for a log field.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 impl WebConfig {

@@ -1,4 +1,4 @@
-//! Why a web configuration file cannot be used.
+//! Why a web configuration file cannot be used, and errors written out with their causes.
 
 use std::path::PathBuf;
 
@@ -33,4 +33,16 @@ pub enum WebConfigError {
         /// Why.
         reason: String,
     },
+}
+
+/// `error` and every error below it, joined with `: `, for one log line.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }

@@ -17,6 +17,7 @@ pub mod tls;
 
 pub use client::{Client, ClientError, Response, parse_url};
 pub use config::{WebConfig, WebConfigError};
+pub use error::error_chain;
 pub use html::escape as html_escape;
 pub use serve::{Listener, ServeOptions, listen, listen_addresses, serve};
 pub use tls::TlsServer;
