@@ -33,7 +33,7 @@ def free_port():
         return s.getsockname()[1]
 
 
-def serve(cases):
+def serve(cases, content_type):
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
             body = cases.get(self.path.lstrip("/"))
@@ -41,7 +41,7 @@ def serve(cases):
                 self.send_error(404)
                 return
             self.send_response(200)
-            self.send_header("Content-Type", CONTENT_TYPE)
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -65,14 +65,16 @@ def main():
     parser.add_argument(
         "--out", default=str(CASES / "prometheus-2.42-verdicts.json")
     )
+    parser.add_argument("--cases", default=str(CASES), help="folder of <case>/metrics files")
+    parser.add_argument("--content-type", default=CONTENT_TYPE)
     args = parser.parse_args()
 
     cases = {
         d.name: (d / "metrics").read_bytes()
-        for d in sorted(CASES.iterdir())
+        for d in sorted(pathlib.Path(args.cases).iterdir())
         if (d / "metrics").is_file()
     }
-    server = serve(cases)
+    server = serve(cases, args.content_type)
     target = f"127.0.0.1:{server.server_address[1]}"
     web_port = free_port()
 
@@ -107,7 +109,7 @@ def main():
 
     document = {
         "prometheus": prometheus_version(args.prometheus),
-        "content_type": CONTENT_TYPE,
+        "content_type": args.content_type,
         "cases": {name: verdicts[name] for name in sorted(verdicts)},
     }
     pathlib.Path(args.out).write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")

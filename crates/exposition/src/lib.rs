@@ -1,12 +1,18 @@
 //! Prometheus text exposition format (version 0.0.4): metric families, escaping, number
-//! formatting, the standard `process_*` metrics that every exporter serves, and a reader of
-//! the format ([`parse`]).
+//! formatting, the standard `process_*` metrics that every exporter serves, a simple reader of
+//! the format ([`parse`]) and the scraper's reader of both text formats, 0.0.4 and
+//! OpenMetrics 1.0 ([`scrape`]).
 
 pub mod parse;
 pub mod process;
+pub mod scrape;
 
 pub use parse::{ParseError, ParsedSample, parse_samples};
 pub use process::families as process_families;
+pub use scrape::{
+    FamilyMetadata, FamilyType, Format, OPENMETRICS_CONTENT_TYPE, SCRAPE_ACCEPT, Scrape,
+    ScrapeError, ScrapedSample, Strictness, parse_openmetrics, parse_scrape, parse_text,
+};
 
 use std::fmt::Write as _;
 
