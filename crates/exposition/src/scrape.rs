@@ -742,7 +742,7 @@ pub fn parse_openmetrics(body: &[u8], strictness: Strictness) -> Result<Scrape, 
                 return Err(error(line, "unexpected data after # EOF"));
             }
             if let Some(rules) = rules.as_mut() {
-                rules.finish_family().map_err(|r| error(line, r))?;
+                rules.finish_family().map_err(|r| r.at(line))?;
             }
             return Ok(Scrape {
                 format: Format::OpenMetrics,
@@ -765,13 +765,13 @@ pub fn parse_openmetrics(body: &[u8], strictness: Strictness) -> Result<Scrape, 
             if let Some(rules) = rules.as_mut() {
                 rules
                     .metadata(keyword, &name, &value)
-                    .map_err(|r| error(line, r))?;
+                    .map_err(|r| r.at(line))?;
             }
             continue;
         }
         let sample = om_sample(text).map_err(|r| error(line, r))?;
         if let Some(rules) = rules.as_mut() {
-            rules.sample(&sample).map_err(|r| error(line, r))?;
+            rules.sample(&sample, line).map_err(|r| r.at(line))?;
         }
         let labels = finish_labels(sample.labels, strictness).map_err(|r| error(line, r))?;
         samples.push(ScrapedSample {
@@ -979,6 +979,7 @@ type LabelSet = Vec<(String, String)>;
 
 /// A sample as the histogram checks need it.
 struct SeenSample {
+    line: usize,
     name: String,
     labels: LabelSet,
     value: f64,
@@ -1008,7 +1009,7 @@ struct OmRules {
 }
 
 impl OmRules {
-    fn start(&mut self, name: &str) -> Result<(), String> {
+    fn start(&mut self, name: &str) -> Result<(), RuleError> {
         self.finish_family()?;
         self.family = Some(OmFamily {
             name: name.to_owned(),
@@ -1018,7 +1019,7 @@ impl OmRules {
         Ok(())
     }
 
-    fn metadata(&mut self, keyword: Keyword, name: &str, text: &str) -> Result<(), String> {
+    fn metadata(&mut self, keyword: Keyword, name: &str, text: &str) -> Result<(), RuleError> {
         if self.family.as_ref().is_none_or(|f| f.name != name) {
             self.start(name)?;
         }
@@ -1026,17 +1027,17 @@ impl OmRules {
             return Ok(());
         };
         if !family.samples.is_empty() {
-            return Err(format!("metadata for {name} after its samples"));
+            return Err(format!("metadata for {name} after its samples").into());
         }
         match keyword {
             Keyword::Help => {
                 if std::mem::replace(&mut family.help, true) {
-                    return Err(format!("more than one HELP for {name}"));
+                    return Err(format!("more than one HELP for {name}").into());
                 }
             }
             Keyword::Type => {
                 if family.kind.is_some() {
-                    return Err(format!("more than one TYPE for {name}"));
+                    return Err(format!("more than one TYPE for {name}").into());
                 }
                 let kind = FamilyType::from_openmetrics(text)
                     .ok_or_else(|| format!("invalid metric type {text:?}"))?;
@@ -1049,14 +1050,14 @@ impl OmRules {
             }
             Keyword::Unit => {
                 if family.unit.replace(text.to_owned()).is_some() {
-                    return Err(format!("more than one UNIT for {name}"));
+                    return Err(format!("more than one UNIT for {name}").into());
                 }
             }
         }
         Ok(())
     }
 
-    fn sample(&mut self, sample: &OmSample) -> Result<(), String> {
+    fn sample(&mut self, sample: &OmSample, line: usize) -> Result<(), RuleError> {
         if self
             .family
             .as_ref()
@@ -1073,19 +1074,21 @@ impl OmRules {
         let mut labels = sample.labels.clone();
         labels.sort_unstable();
         if labels.windows(2).any(|w| w[0].0 == w[1].0) {
-            return Err(format!("duplicate label name in {}", sample.name));
+            return Err(format!("duplicate label name in {}", sample.name).into());
         }
         let label = |n: &str| labels.iter().find(|(l, _)| l == n).map(|(_, v)| v.as_str());
         let value = sample.value;
 
         if kind == FamilyType::StateSet && label(name).is_none() {
-            return Err(format!("stateset sample without a {name:?} label"));
+            return Err(format!("stateset sample without a {name:?} label").into());
         }
         if kind == FamilyType::StateSet && value != 0.0 && value != 1.0 {
-            return Err("stateset samples can only have the values 0 and 1".to_owned());
+            return Err("stateset samples can only have the values 0 and 1"
+                .to_owned()
+                .into());
         }
         if kind == FamilyType::Info && value != 1.0 {
-            return Err("info samples can only have the value 1".to_owned());
+            return Err("info samples can only have the value 1".to_owned().into());
         }
         if kind == FamilyType::Summary && suffix.is_empty() {
             let valid = label("quantile")
@@ -1093,11 +1096,11 @@ impl OmRules {
                 .is_some_and(|(q, v)| (0.0..=1.0).contains(&v) && canonical(q, v));
             if !valid {
                 return Err(
-                    "summary quantile sample needs a quantile label between 0 and 1".to_owned(),
+                    "summary quantile sample needs a quantile label between 0 and 1".into(),
                 );
             }
             if value < 0.0 {
-                return Err(format!("quantile values of {name} cannot be negative"));
+                return Err(format!("quantile values of {name} cannot be negative").into());
             }
         }
         if matches!(kind, FamilyType::Histogram | FamilyType::GaugeHistogram) && suffix == "_bucket"
@@ -1106,28 +1109,28 @@ impl OmRules {
                 .and_then(|le| parse_go_float(le).ok().map(|v| (le, v)))
                 .is_some_and(|(le, v)| !v.is_nan() && canonical(le, v));
             if !valid {
-                return Err("histogram bucket needs a numeric le label".to_owned());
+                return Err("histogram bucket needs a numeric le label"
+                    .to_owned()
+                    .into());
             }
         }
         let counter_like = !suffix.is_empty()
             && ["_total", "_sum", "_count", "_bucket", "_gcount", "_gsum"].contains(&suffix);
         if counter_like && value.is_nan() {
-            return Err(format!("{} cannot be NaN", sample.name));
+            return Err(format!("{} cannot be NaN", sample.name).into());
         }
         if counter_like && suffix != "_gsum" && value < 0.0 {
-            return Err(format!("{} cannot be negative", sample.name));
+            return Err(format!("{} cannot be negative", sample.name).into());
         }
         if let Some(exemplar) = &sample.exemplar {
             let allowed = (matches!(kind, FamilyType::Histogram | FamilyType::GaugeHistogram)
                 && suffix == "_bucket")
                 || (kind == FamilyType::Counter && suffix == "_total");
             if !allowed {
-                return Err(
-                    "only histogram buckets and counter totals can have exemplars".to_owned(),
-                );
+                return Err("only histogram buckets and counter totals can have exemplars".into());
             }
             if exemplar.label_chars > 128 {
-                return Err("exemplar labels exceed 128 characters".to_owned());
+                return Err("exemplar labels exceed 128 characters".to_owned().into());
             }
         }
 
@@ -1142,17 +1145,19 @@ impl OmRules {
         };
         if let Some(current) = &family.group {
             if *current != group && family.seen_groups.contains(&group) {
-                return Err(format!("samples of {name} are not grouped together"));
+                return Err(format!("samples of {name} are not grouped together").into());
             }
             if *current == group {
                 if sample.timestamp.is_some() != family.group_timestamp.is_some() {
-                    return Err("a group mixes samples with and without timestamps".to_owned());
+                    return Err("a group mixes samples with and without timestamps"
+                        .to_owned()
+                        .into());
                 }
                 if let (Some(previous), Some(ts)) = (family.group_timestamp, sample.timestamp)
                     && previous > ts
                     && kind != FamilyType::Info
                 {
-                    return Err("timestamps go backwards within a group".to_owned());
+                    return Err("timestamps go backwards within a group".to_owned().into());
                 }
             }
         }
@@ -1160,6 +1165,7 @@ impl OmRules {
         family.group = Some(group);
         family.group_timestamp = sample.timestamp;
         family.samples.push(SeenSample {
+            line,
             name: sample.name.clone(),
             labels,
             value: sample.value,
@@ -1168,7 +1174,7 @@ impl OmRules {
         Ok(())
     }
 
-    fn finish_family(&mut self) -> Result<(), String> {
+    fn finish_family(&mut self) -> Result<(), RuleError> {
         let Some(family) = self.family.take() else {
             return Ok(());
         };
@@ -1180,13 +1186,13 @@ impl OmRules {
         for suffix in claimed {
             let name = format!("{}{suffix}", family.name);
             if !self.seen_names.insert(name.clone()) {
-                return Err(format!("clashing name {name}"));
+                return Err(format!("clashing name {name}").into());
             }
         }
         if family.unit.as_deref().is_some_and(|u| !u.is_empty())
             && matches!(kind, FamilyType::Info | FamilyType::StateSet)
         {
-            return Err(format!("{} cannot have a unit", family.name));
+            return Err(format!("{} cannot have a unit", family.name).into());
         }
         if matches!(kind, FamilyType::Histogram | FamilyType::GaugeHistogram) {
             check_histogram(&family)?;
@@ -1204,8 +1210,33 @@ fn without(labels: &[(String, String)], name: &str) -> Vec<(String, String)> {
     labels.iter().filter(|(n, _)| n != name).cloned().collect()
 }
 
+/// An OpenMetrics rule broken: what, and on which line when that is not the line being read
+/// (a histogram is judged when its family ends).
+struct RuleError {
+    line: Option<usize>,
+    reason: String,
+}
+
+impl From<String> for RuleError {
+    fn from(reason: String) -> Self {
+        RuleError { line: None, reason }
+    }
+}
+
+impl From<&str> for RuleError {
+    fn from(reason: &str) -> Self {
+        RuleError::from(reason.to_owned())
+    }
+}
+
+impl RuleError {
+    fn at(self, line: usize) -> ScrapeError {
+        error(self.line.unwrap_or(line), self.reason)
+    }
+}
+
 /// Bucket order, the `+Inf` bucket, and the `_count`/`_sum` rules of each histogram group.
-fn check_histogram(family: &OmFamily) -> Result<(), String> {
+fn check_histogram(family: &OmFamily) -> Result<(), RuleError> {
     #[derive(Default)]
     struct Group {
         count: Option<f64>,
@@ -1217,36 +1248,42 @@ fn check_histogram(family: &OmFamily) -> Result<(), String> {
         negative_gsum: bool,
     }
     let name = family.name.as_str();
-    let check = |g: &Group| -> Result<(), String> {
+    let check = |g: &Group, line: usize| -> Result<(), RuleError> {
+        let at = |reason: String| RuleError {
+            line: Some(line),
+            reason,
+        };
         if g.bucket != Some(f64::INFINITY) {
-            return Err(format!("histogram {name} has no +Inf bucket"));
+            return Err(at(format!("histogram {name} has no +Inf bucket")));
         }
         if g.count.is_some_and(|c| c != g.value) {
-            return Err(format!(
+            return Err(at(format!(
                 "the count of {name} does not match its +Inf bucket"
-            ));
+            )));
         }
         if g.sum && g.count.is_none() {
-            return Err(format!("{name} has _sum without _count"));
+            return Err(at(format!("{name} has _sum without _count")));
         }
         if g.gsum && g.count.is_none() {
-            return Err(format!("{name} has _gsum without _gcount"));
+            return Err(at(format!("{name} has _gsum without _gcount")));
         }
         if !(g.sum || g.gsum) && g.count.is_some() {
-            return Err(format!("{name} has a count without a sum"));
+            return Err(at(format!("{name} has a count without a sum")));
         }
         if g.negative_buckets && g.sum {
-            return Err(format!("{name} has _sum with negative buckets"));
+            return Err(at(format!("{name} has _sum with negative buckets")));
         }
         if !g.negative_buckets && g.negative_gsum {
-            return Err(format!(
+            return Err(at(format!(
                 "{name} has a negative _gsum without negative buckets"
-            ));
+            )));
         }
         Ok(())
     };
     let mut current: Option<(LabelSet, Option<f64>, Group)> = None;
+    let mut last_line = 0;
     for SeenSample {
+        line,
         name: sample_name,
         labels,
         value,
@@ -1267,7 +1304,7 @@ fn check_histogram(family: &OmFamily) -> Result<(), String> {
             .is_some_and(|(k, ts, _)| *k == key && *ts == *timestamp);
         if !same {
             if let Some((_, _, group)) = &current {
-                check(group)?;
+                check(group, last_line)?;
             }
             current = Some((key, *timestamp, Group::default()));
         }
@@ -1284,11 +1321,15 @@ fn check_histogram(family: &OmFamily) -> Result<(), String> {
                 if le < 0.0 {
                     group.negative_buckets = true;
                 }
+                let at = |reason: String| RuleError {
+                    line: Some(*line),
+                    reason,
+                };
                 if group.bucket.is_some_and(|b| le <= b) {
-                    return Err(format!("buckets of {name} are out of order"));
+                    return Err(at(format!("buckets of {name} are out of order")));
                 }
                 if *value < group.value {
-                    return Err(format!("bucket values of {name} decrease"));
+                    return Err(at(format!("bucket values of {name} decrease")));
                 }
                 group.bucket = Some(le);
                 group.value = *value;
@@ -1303,9 +1344,508 @@ fn check_histogram(family: &OmFamily) -> Result<(), String> {
             }
             _ => {}
         }
+        last_line = *line;
     }
     if let Some((_, _, group)) = &current {
-        check(group)?;
+        check(group, last_line)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Family, MetricType, encode};
+    use proptest::prelude::*;
+
+    const OM: Option<&str> = Some("application/openmetrics-text; version=1.0.0; charset=utf-8");
+    const TEXT: Option<&str> = Some("text/plain; version=0.0.4");
+
+    fn text(body: &str) -> Result<Scrape, ScrapeError> {
+        parse_scrape(body.as_bytes(), TEXT, Strictness::Prometheus)
+    }
+
+    fn text_strict(body: &str) -> Result<Scrape, ScrapeError> {
+        parse_scrape(body.as_bytes(), TEXT, Strictness::Specification)
+    }
+
+    fn om(body: &str) -> Result<Scrape, ScrapeError> {
+        parse_scrape(body.as_bytes(), OM, Strictness::Prometheus)
+    }
+
+    fn om_strict(body: &str) -> Result<Scrape, ScrapeError> {
+        parse_scrape(body.as_bytes(), OM, Strictness::Specification)
+    }
+
+    fn pairs(labels: &[(&str, &str)]) -> Vec<(String, String)> {
+        labels
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn chooses_the_format_as_prometheus_does() {
+        for (content_type, format) in [
+            (None, Format::Text),
+            (Some(""), Format::Text),
+            (
+                Some("text/plain; version=0.0.4; charset=utf-8"),
+                Format::Text,
+            ),
+            (
+                Some("application/openmetrics-text; version=1.0.0"),
+                Format::OpenMetrics,
+            ),
+            (
+                Some("Application/OpenMetrics-Text;version=0.0.1"),
+                Format::OpenMetrics,
+            ),
+            (Some("application/openmetrics-text"), Format::OpenMetrics),
+            // A malformed parameter makes Go's mime parser fail: Prometheus reads text.
+            (Some("application/openmetrics-text; version"), Format::Text),
+            (Some("application/json"), Format::Text),
+        ] {
+            assert_eq!(
+                Format::from_content_type(content_type),
+                format,
+                "{content_type:?}"
+            );
+        }
+        let scrape = parse_scrape(b"a 1\n", None, Strictness::Prometheus).expect("text");
+        assert_eq!(scrape.format, Format::Text);
+        // The same body is not OpenMetrics: it has no # EOF.
+        let error = parse_scrape(b"a 1\n", OM, Strictness::Prometheus).expect_err("no EOF");
+        assert_eq!(error.line, 2);
+    }
+
+    #[test]
+    fn text_reads_samples_metadata_and_escapes() {
+        let body = "# HELP a_total Counts \\\\ and \\n and \\\"this\\\".\n\
+                    # TYPE a_total counter\n\
+                    a_total{z=\"last\",path=\"q\\\"\\\\\\n\\t\"} 3 1700000000000\n\
+                    # just a comment\n\
+                    g NaN\n\
+                    g{x=\"1\"} +Inf\n\
+                    g{x=\"2\"} -Inf\n\
+                    g{x=\"3\"} nan\n\
+                    g{x=\"4\"} 1.5e3\n";
+        let scrape = text(body).expect("valid");
+        let samples = &scrape.samples;
+        assert_eq!(samples.len(), 6);
+        assert_eq!(samples[0].name, "a_total");
+        // Sorted by name; the unknown escape \t is kept as written, as Prometheus does.
+        assert_eq!(
+            samples[0].labels,
+            pairs(&[("path", "q\"\\\n\\t"), ("z", "last")])
+        );
+        assert_eq!(samples[0].value, 3.0);
+        assert_eq!(samples[0].timestamp_ms, Some(1_700_000_000_000));
+        assert!(samples[1].value.is_nan());
+        assert_eq!(samples[1].timestamp_ms, None);
+        assert_eq!(samples[2].value, f64::INFINITY);
+        assert_eq!(samples[3].value, f64::NEG_INFINITY);
+        assert!(samples[4].value.is_nan());
+        assert_eq!(samples[5].value, 1500.0);
+        let family = scrape.metadata("a_total").expect("metadata");
+        assert_eq!(family.kind, Some(FamilyType::Counter));
+        // HELP in the text format unescapes only \\ and \n.
+        assert_eq!(
+            family.help.as_deref(),
+            Some("Counts \\ and \n and \\\"this\\\".")
+        );
+        assert_eq!(family.unit, None);
+    }
+
+    #[test]
+    fn text_histogram_and_summary_families() {
+        let body = "# TYPE h histogram\n\
+                    h_bucket{le=\"0.5\"} 1\n\
+                    h_bucket{le=\"+Inf\"} 3\n\
+                    h_sum 4.5\n\
+                    h_count 3\n\
+                    # TYPE s summary\n\
+                    s{quantile=\"0.99\"} 0.25\n\
+                    s_sum 10\n\
+                    s_count 7\n\
+                    # TYPE u untyped\n\
+                    u 1\n";
+        for scrape in [text(body), text_strict(body)] {
+            let scrape = scrape.expect("valid");
+            let names: Vec<&str> = scrape.samples.iter().map(|s| s.name.as_str()).collect();
+            assert_eq!(
+                names,
+                [
+                    "h_bucket", "h_bucket", "h_sum", "h_count", "s", "s_sum", "s_count", "u"
+                ]
+            );
+            assert_eq!(scrape.samples[1].label("le"), Some("+Inf"));
+            assert_eq!(scrape.samples[4].label("quantile"), Some("0.99"));
+            let kind = |name| scrape.metadata(name).and_then(|f| f.kind);
+            assert_eq!(kind("h_bucket"), Some(FamilyType::Histogram));
+            assert_eq!(kind("h_count"), Some(FamilyType::Histogram));
+            assert_eq!(kind("s_sum"), Some(FamilyType::Summary));
+            assert_eq!(kind("u"), Some(FamilyType::Unknown));
+            assert_eq!(kind("other"), None);
+        }
+    }
+
+    /// Each of these was served to a real Prometheus 2.42 with `Content-Type: text/plain;
+    /// version=0.0.4` (scripts/record-openmetrics-verdicts.py --cases ... --content-type ...);
+    /// the verdicts here are the ones it gave.
+    #[test]
+    fn text_gives_prometheus_2_42_verdicts_on_its_quirks() {
+        for (body, accepted) in [
+            ("a 1", true),                                     // no final newline
+            ("a 1\n# c", true),                                // a comment as the last line
+            ("a{b=\"1\" c=\"2\"} 1\n", true),                  // no comma between labels
+            ("a{b=\"x\ny\"} 1\n", true),                       // a raw newline in a label value
+            ("a 1\n\0garbage\n", true),                        // NUL ends the body
+            ("a 1\n# TYPE a counter\n", true),                 // TYPE after samples
+            ("# TYPE a counter\n# TYPE a gauge\na 1\n", true), // TYPE twice
+            ("a{b=\"\",b=\"2\"} 1\n", true),                   // the empty one is dropped first
+            ("# HELP a\na 1\n", true),                         // HELP without text
+            ("# \u{ff}\na 1\n", true),                         // any comment
+            ("# EOF\na 1\n", true),                            // # EOF is a comment here
+            ("a\t1\n", true),
+            ("a nan\n", true),
+            ("  a 1\n", false), // whitespace before the name
+            ("a{b=\"1\",b=\"2\"} 1\n", false),
+            ("a{__name__=\"x\"} 1\n", false),
+            ("a 1 1.5\n", false),
+            ("a 1 -5\n", false),
+            ("a 1 +5\n", false),
+            ("# TYPE a counter \na 1\n", false),
+            ("# TYPE a unknown\na 1\n", false),
+            ("a 1\r\n", false),
+            ("a 1e400\n", false),
+            ("a 0x1p3\n", false),
+            ("a +NaN\n", false),
+            ("a{b:c=\"1\"} 1\n", false),
+            ("a{b=\"\\xff\"} 1\n", true), // the escape is text, not a byte
+        ] {
+            assert_eq!(text(body).is_ok(), accepted, "{body:?}: {:?}", text(body));
+        }
+        let invalid_utf8 = parse_scrape(b"a{b=\"\xff\"} 1\n", TEXT, Strictness::Prometheus);
+        assert!(invalid_utf8.is_err());
+    }
+
+    #[test]
+    fn text_specification_mode_is_stricter_about_metadata_and_labels() {
+        let after = text_strict("a 1\n# TYPE a counter\n").expect_err("TYPE after samples");
+        assert_eq!(after.line, 2);
+        assert!(after.reason.contains("after its samples"), "{after}");
+        let after_bucket = text_strict("h_bucket{le=\"+Inf\"} 1\n# TYPE h histogram\n");
+        assert_eq!(after_bucket.expect_err("TYPE after buckets").line, 2);
+        assert_eq!(
+            text_strict("# TYPE a counter\n# TYPE a gauge\na 1\n")
+                .expect_err("two TYPE lines")
+                .line,
+            2
+        );
+        assert_eq!(
+            text_strict("# HELP a x\n# HELP a y\n")
+                .expect_err("two HELP")
+                .line,
+            2
+        );
+        assert!(text_strict("a{b=\"\",b=\"2\"} 1\n").is_err());
+        assert!(text_strict("a 1\n\0garbage\n").is_err());
+        // A TYPE for another family than the samples before it is fine.
+        assert!(text_strict("a 1\n# TYPE b counter\nb 2\n").is_ok());
+    }
+
+    #[test]
+    fn text_errors_name_the_line() {
+        for (body, line) in [
+            ("ok 1\nbad\n", 2),
+            ("x{a=\"1\" 2\n", 1),
+            ("x{a=1} 2\n", 1),
+            ("x 1 2 3\n", 1),
+            ("x one\n", 1),
+            ("# c\n{a=\"1\"} 2\n", 2),
+            ("a{b=\"x\ny\"} 1\nc{d=\"1\",d=\"2\"} 1\n", 3),
+            ("a{b=\"1\",b=\"2\"} 1\n", 1),
+            ("a 1\n# TYPE b meh\n", 2),
+        ] {
+            let error = text(body).expect_err(body);
+            assert_eq!(error.line, line, "{body:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn openmetrics_reads_samples_timestamps_metadata_and_ignores_exemplars() {
+        let body = "# TYPE req_seconds counter\n\
+                    # UNIT req_seconds seconds\n\
+                    # HELP req_seconds Requests \\\"served\\\"\\n.\n\
+                    req_seconds_total{path=\"/a\",empty=\"\"} 7 1.5 # {trace_id=\"abc\"} 1 1.25\n\
+                    req_seconds_created{path=\"/a\"} 1700000000.123\n\
+                    # TYPE t gauge\n\
+                    t -1 -1.5\n\
+                    t{x=\"y\"} NaN\n\
+                    # EOF\n";
+        for scrape in [om(body), om_strict(body)] {
+            let scrape = scrape.expect("valid");
+            assert_eq!(scrape.format, Format::OpenMetrics);
+            let samples = &scrape.samples;
+            assert_eq!(samples.len(), 4);
+            // The exemplar leaves no trace; the empty label is dropped.
+            assert_eq!(samples[0].name, "req_seconds_total");
+            assert_eq!(samples[0].labels, pairs(&[("path", "/a")]));
+            assert_eq!(samples[0].value, 7.0);
+            assert_eq!(samples[0].timestamp_ms, Some(1500));
+            // _created is a sample like any other (Prometheus 2.42 without created-timestamp
+            // support stores it as a series).
+            assert_eq!(samples[1].name, "req_seconds_created");
+            assert_eq!(samples[1].value, 1_700_000_000.123);
+            assert_eq!(samples[2].timestamp_ms, Some(-1500));
+            assert!(samples[3].value.is_nan());
+            let req = scrape
+                .metadata("req_seconds_created")
+                .expect("req metadata");
+            assert_eq!(req.kind, Some(FamilyType::Counter));
+            assert_eq!(req.help.as_deref(), Some("Requests \"served\"\n."));
+            let unit = scrape.metadata("req_seconds").expect("unit metadata");
+            assert_eq!(unit.unit.as_deref(), Some("seconds"));
+        }
+    }
+
+    #[test]
+    fn openmetrics_rejects_with_the_line_and_never_a_partial_result() {
+        for (body, line, fragment) in [
+            ("a 1\n", 2, "EOF"),
+            ("a 1\nb 2", 2, "EOF"),
+            ("a 1\n\n# EOF\n", 2, "blank"),
+            ("a 1\n# EOF\nb 1\n", 2, "after # EOF"),
+            ("a 1\n# comment\n# EOF\n", 2, "only # HELP"),
+            ("a{b=\"1\", c=\"2\"} 1\n# EOF\n", 1, "label"),
+            ("a{b=\"1\",} 1\n# EOF\n", 1, "label name"),
+            ("a  1\n# EOF\n", 1, "value"),
+            ("a 1 NaN\n# EOF\n", 1, "timestamp"),
+            ("# TYPE a untyped\n# EOF\n", 1, "invalid metric type"),
+            ("# UNIT a seconds\n# EOF\n", 1, "suffix"),
+            ("a 1 # {b=\"c\"} 1\n# EOF\n", 1, "exemplars"),
+            ("a{b=\"1\",b=\"2\"} 1\n# EOF\n", 1, "not unique"),
+        ] {
+            let error = om(body).expect_err(body);
+            assert_eq!(error.line, line, "{body:?}: {error}");
+            assert!(error.reason.contains(fragment), "{body:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn openmetrics_specification_mode_checks_semantics_prometheus_does_not() {
+        for (body, line, fragment) in [
+            ("# TYPE a counter\na_total -1\n# EOF\n", 2, "negative"),
+            ("# TYPE a counter\na_total NaN\n# EOF\n", 2, "NaN"),
+            (
+                "# TYPE a histogram\na_bucket{le=\"2\"} 0\na_bucket{le=\"1\"} 0\n# EOF\n",
+                3,
+                "order",
+            ),
+            (
+                "# TYPE a gauge\na 1\n# HELP a x\n# EOF\n",
+                3,
+                "after its samples",
+            ),
+            (
+                "# TYPE a gauge\n# TYPE b gauge\n# TYPE a gauge\n# EOF\n",
+                4,
+                "clashing",
+            ),
+            ("# TYPE a gauge\na 0 1\na 0 0\n# EOF\n", 3, "backwards"),
+            ("# TYPE a histogram\na_sum 1\n# EOF\n", 2, "+Inf"),
+        ] {
+            assert!(om(body).is_ok(), "{body:?} is fine for Prometheus");
+            let error = om_strict(body).expect_err(body);
+            assert_eq!(error.line, line, "{body:?}: {error}");
+            assert!(error.reason.contains(fragment), "{body:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn go_float_spellings() {
+        for (text, value) in [
+            ("1", 1.0),
+            ("-1.5e3", -1500.0),
+            ("+.5", 0.5),
+            ("5.", 5.0),
+            ("1E-2", 0.01),
+            ("Inf", f64::INFINITY),
+            ("+inf", f64::INFINITY),
+            ("-Infinity", f64::NEG_INFINITY),
+            ("0001.2e-1", 0.12),
+            ("1e-400", 0.0),
+        ] {
+            assert_eq!(parse_go_float(text), Ok(value), "{text}");
+        }
+        assert!(parse_go_float("NaN").is_ok_and(f64::is_nan));
+        assert!(parse_go_float("nAn").is_ok_and(f64::is_nan));
+        for bad in [
+            "", "+", ".", "e5", "1e", "1e+", "1.2.3", "0x10", "1_000", "0x1p3", "-NaN", "infin",
+            "1e400", "--1", "1 ", "١",
+        ] {
+            assert!(parse_go_float(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    /// Bodies assembled from the formats' own pieces reach deep into both parsers.
+    fn token_soup() -> impl Strategy<Value = Vec<u8>> {
+        let piece = prop_oneof![
+            Just("# TYPE "),
+            Just("# HELP "),
+            Just("# UNIT "),
+            Just("# EOF"),
+            Just("# {"),
+            Just("a"),
+            Just("a_total"),
+            Just("a_bucket"),
+            Just("a_sum"),
+            Just("a_count"),
+            Just("a_gsum"),
+            Just("a_created"),
+            Just(" counter"),
+            Just(" histogram"),
+            Just(" gaugehistogram"),
+            Just(" summary"),
+            Just(" stateset"),
+            Just(" info"),
+            Just("{"),
+            Just("}"),
+            Just("le=\""),
+            Just("quantile=\""),
+            Just("a=\""),
+            Just("\""),
+            Just(","),
+            Just(" "),
+            Just("\t"),
+            Just("\n"),
+            Just("\\"),
+            Just("0"),
+            Just(" 1"),
+            Just(" -1"),
+            Just(" +Inf"),
+            Just(" NaN"),
+            Just(" 1.5e3"),
+            Just("\0"),
+            Just("é"),
+        ];
+        proptest::collection::vec(piece, 0..40).prop_map(|pieces| pieces.concat().into_bytes())
+    }
+
+    fn every_way(body: &[u8]) {
+        for content_type in [TEXT, OM] {
+            for strictness in [Strictness::Prometheus, Strictness::Specification] {
+                if let Ok(scrape) = parse_scrape(body, content_type, strictness) {
+                    for sample in &scrape.samples {
+                        assert!(sample.labels.windows(2).all(|w| w[0].0 < w[1].0));
+                        assert!(sample.labels.iter().all(|(_, v)| !v.is_empty()));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes samples with the crate's encoder: one untyped family per sample (the encoder
+    /// takes static names; leaking is fine in a test).
+    fn reencode(samples: &[ScrapedSample]) -> String {
+        let leak = |s: &str| -> &'static str { Box::leak(s.to_owned().into_boxed_str()) };
+        let families: Vec<Family> = samples
+            .iter()
+            .map(|sample| {
+                let mut family = Family::new(leak(&sample.name), "Re-encoded.", MetricType::Gauge);
+                let labels = sample
+                    .labels
+                    .iter()
+                    .map(|(n, v)| (leak(n), v.clone()))
+                    .collect();
+                family.push(labels, sample.value);
+                family
+            })
+            .collect();
+        let mut out = String::new();
+        encode(&families, &mut out);
+        out
+    }
+
+    fn same_samples(a: &[ScrapedSample], b: &[ScrapedSample]) -> bool {
+        a.len() == b.len()
+            && a.iter().zip(b).all(|(x, y)| {
+                x.name == y.name
+                    && x.labels == y.labels
+                    && (x.value == y.value || (x.value.is_nan() && y.value.is_nan()))
+            })
+    }
+
+    fn sample_line() -> impl Strategy<Value = (String, Vec<(String, String)>, f64)> {
+        (
+            "[a-zA-Z_:][a-zA-Z0-9_:]{0,8}",
+            proptest::collection::btree_map("[a-zA-Z_][a-zA-Z0-9_]{0,6}", ".{0,8}", 0..4),
+            prop_oneof![
+                any::<f64>(),
+                Just(f64::NAN),
+                Just(f64::INFINITY),
+                Just(f64::NEG_INFINITY),
+                Just(0.5)
+            ],
+        )
+            .prop_filter("__name__ is the metric name", |(_, labels, _)| {
+                !labels.contains_key("__name__")
+            })
+            .prop_map(|(name, labels, value)| (name, labels.into_iter().collect(), value))
+    }
+
+    fn write_line(name: &str, labels: &[(String, String)], value: f64, out: &mut String) {
+        out.push_str(name);
+        out.push('{');
+        for (i, (n, v)) in labels.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(n);
+            out.push_str("=\"");
+            out.push_str(
+                &v.replace('\\', "\\\\")
+                    .replace('"', "\\\"")
+                    .replace('\n', "\\n"),
+            );
+            out.push('"');
+        }
+        out.push_str("} ");
+        crate::write_value(value, out);
+        out.push('\n');
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(body in proptest::collection::vec(any::<u8>(), 0..256)) {
+            every_way(&body);
+        }
+
+        #[test]
+        fn pieces_of_the_formats_never_panic(body in token_soup()) {
+            every_way(&body);
+            let mut with_eof = body.clone();
+            with_eof.extend_from_slice(b"\n# EOF\n");
+            every_way(&with_eof);
+        }
+
+        /// parse, write with the crate's encoder, parse again: the same samples, whichever
+        /// format the first body was in.
+        #[test]
+        fn parse_encode_parse_is_stable(lines in proptest::collection::vec(sample_line(), 0..8)) {
+            let mut body = String::new();
+            for (name, labels, value) in &lines {
+                write_line(name, labels, *value, &mut body);
+            }
+            let first = text(&body).map_err(|e| TestCaseError::fail(format!("{body:?}: {e}")))?;
+            let second_body = reencode(&first.samples);
+            let second = text(&second_body).map_err(|e| TestCaseError::fail(format!("{second_body:?}: {e}")))?;
+            prop_assert!(same_samples(&first.samples, &second.samples), "{body:?} -> {second_body:?}");
+
+            body.push_str("# EOF\n");
+            let from_om = om(&body).map_err(|e| TestCaseError::fail(format!("{body:?}: {e}")))?;
+            prop_assert!(same_samples(&first.samples, &from_om.samples));
+        }
+    }
 }
