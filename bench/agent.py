@@ -268,7 +268,7 @@ def main():
             ratio = (f"CPU {cpu / base_cpu:.2f}x ({cpu / row['scraped'] / (base_cpu / base['scraped']):.2f}x per sample), "
                      f"memory {row['peak'] / base['peak']:.2f}x")
         own = f"{row['own']:,.0f}" if row["own"] is not None else "n/a"
-        per_thousand = f"{cpu / row["scraped"] * 1e6:.1f} ms" if row["scraped"] else "n/a"
+        per_thousand = f"{cpu / row['scraped'] * 1e6:.1f} ms" if row["scraped"] else "n/a"
         share = f"{row['delivered'] / row['scraped']:.4f}" if row["scraped"] else "n/a"
         print(f"| {workload} | {row['name']} | {cpu:.2f} s ({row['user']:.2f} + {row['system']:.2f}) | "
               f"{row['peak']:.1f} MiB | {row['resident']:.1f} MiB | {row['scrapes']:,} | {row['scraped']:,} | "
