@@ -80,7 +80,7 @@ pub struct ScrapeConfig {
     pub sample_limit: u64,
     /// `label_limit` (0: no limit).
     pub label_limit: u64,
-    /// `body_size_limit` in bytes (0: no limit).
+    /// `body_size_limit` in bytes (0: no limit, also when written negative).
     pub body_size_limit: u64,
     /// `basic_auth`, `authorization` and `tls_config`.
     pub http: HttpClientConfig,
@@ -626,7 +626,8 @@ impl Finisher<'_> {
             metric_relabel_configs: raw.metric_relabel_configs.unwrap_or_default(),
             sample_limit: raw.sample_limit.unwrap_or(0),
             label_limit: raw.label_limit.unwrap_or(0),
-            body_size_limit: raw.body_size_limit.map_or(0, |s| s.0),
+            // Prometheus reads any size up to 0 as "no limit".
+            body_size_limit: raw.body_size_limit.map_or(0, |s| s.0.max(0) as u64),
             http,
         })
     }

@@ -21,9 +21,9 @@ impl<'de> Deserialize<'de> for PromDuration {
     }
 }
 
-/// A byte size in Prometheus' syntax.
+/// A byte size in Prometheus' syntax (negative allowed, as in Go).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct ByteSize(pub(crate) u64);
+pub(crate) struct ByteSize(pub(crate) i64);
 
 impl<'de> Deserialize<'de> for ByteSize {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

@@ -371,6 +371,9 @@ fn durations_and_sizes_use_prometheus_syntax() {
         ("1GiB", 1 << 30),
         ("0", 0),
         ("1MB512KB", (1 << 20) + (512 << 10)),
+        ("1.5MB", 3 << 19),
+        // Prometheus reads a negative size as no limit.
+        ("-1MB", 0),
     ] {
         let config = ok(&format!(
             "scrape_configs:\n  - job_name: a\n    body_size_limit: {text}\n"

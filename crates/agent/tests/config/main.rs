@@ -7,6 +7,7 @@
 mod errors;
 mod fields;
 mod files;
+mod never_panics;
 mod promtool;
 
 use agent::{AgentConfig, ConfigError};

@@ -53,6 +53,49 @@ const MORE_ACCEPTED: &[&str] = &[
     "scrape_configs:\n  - job_name: a\n    basic_auth:\n      username: u\n      password_file: missing\n    tls_config:\n      ca_file: missing-ca.pem\n",
 ];
 
+/// Edge cases, each accepted or refused by both.
+const EDGES: &[&str] = &[
+    "scrape_configs:\n  - job_name: a\n    http_sd_configs:\n      - url: 'http:///targets'\n",
+    "scrape_configs:\n  - null\n",
+    "remote_write:\n  - null\n",
+    "scrape_configs:\n  - job_name: a\n    authorization:\n      type: Bearer\n",
+    "scrape_configs:\n  - job_name: a\n    authorization:\n      type: basic\n",
+    "scrape_configs:\n  - job_name: a\n    basic_auth:\n      password: p\n",
+    "global:\n  external_labels:\n    __reserved: x\n",
+    "scrape_configs:\n  - job_name: a\n    static_configs:\n      - labels:\n          __address__: x\n",
+    "scrape_configs:\n  - job_name: a\n    params:\n      q: []\n",
+    "scrape_configs:\n  - job_name: a\n    file_sd_configs:\n      - files: []\n",
+    "scrape_configs:\n  - job_name: a\n    file_sd_configs:\n      - refresh_interval: 1m\n",
+    "scrape_configs:\n  - job_name: a\n    file_sd_configs:\n      - files: ['dir/*.json', 'x*y.yml']\n",
+    "scrape_configs:\n  - job_name: a\n    http_sd_configs:\n      - url: http://sd/t\n        refresh_interval: 0s\n",
+    "remote_write:\n  - url: http://a/w\n    headers:\n      x-prometheus-remote-write-version: '2'\n",
+    "remote_write:\n  - url: http://a/w\n    sigv4:\n      secret_key: s\n",
+    "remote_write:\n  - url: http://a/w\n    authorization:\n      credentials: t\n    sigv4: {}\n",
+    "remote_write:\n  - url: http://a/w\n    queue_config:\n      min_shards: 10\n      max_shards: 2\n",
+    "remote_write:\n  - url: http://a/w\n    name: ''\n  - url: http://b/w\n    name: ''\n",
+    "remote_write:\n  - url: http://a/w\n  - url: http://a/w\n",
+    "scrape_configs:\n  - job_name: a\n    tls_config:\n      key_file: k.pem\n",
+    "scrape_configs:\n  - job_name: a\n    scrape_interval: 1m\n    scrape_timeout: 0s\n",
+    "global:\n  scrape_interval: 1x1\n",
+    "global:\n  scrape_interval: 1h1h\n",
+    "global:\n  scrape_interval: 1.5s\n",
+    "global:\n  scrape_interval: 300000y\n",
+    "scrape_configs:\n  - job_name: a\n    body_size_limit: 10mb\n",
+    "scrape_configs:\n  - job_name: a\n    body_size_limit: 1.5MB\n",
+    "scrape_configs:\n  - job_name: a\n    body_size_limit: 10KiB\n",
+    "scrape_configs:\n  - job_name: a\n    body_size_limit: 10B\n",
+    "scrape_configs:\n  - job_name: a\n    body_size_limit: .5KB\n",
+    "scrape_configs:\n  - job_name: a\n    body_size_limit: 1.KB\n",
+    "scrape_configs:\n  - job_name: a\n    body_size_limit: -1MB\n",
+    "scrape_configs:\n  - job_name: a\n    body_size_limit: +1MB\n",
+    "scrape_configs:\n  - job_name: a\n    body_size_limit: '-'\n",
+    "scrape_configs:\n  - job_name: a\n    body_size_limit: .MB\n",
+    "scrape_configs:\n  - job_name: a\n    relabel_configs:\n      - source_labels: [a-b]\n",
+    "scrape_configs:\n  - job_name: a\n    honor_labels: yes\n",
+    "scrape_configs:\n  - job_name: a\n    job_name: b\n",
+    "scrape_configs:\n  - job_name: a\n    static_configs:\n      - targets: [a:1, 'a b:1']\n",
+];
+
 struct Verdict {
     text: String,
     ours: Result<(), agent::ConfigError>,
@@ -82,6 +125,7 @@ fn promtool(dir: &Path, text: &str) -> Result<(), String> {
 fn promtool_agrees() {
     let mut texts: Vec<String> = WRITTEN.iter().map(|t| (*t).to_owned()).collect();
     texts.extend(MORE_ACCEPTED.iter().map(|t| (*t).to_owned()));
+    texts.extend(EDGES.iter().map(|t| (*t).to_owned()));
     texts.extend(crate::errors::cases().map(str::to_owned));
     for name in [
         "prometheus-amp.yml",
