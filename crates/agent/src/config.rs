@@ -235,7 +235,7 @@ impl Default for QueueConfig {
 }
 
 /// `sigv4`: every field optional, as the credential chain fills in what is missing.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct SigV4Config {
     /// `region`.
     pub region: Option<String>,
@@ -247,6 +247,22 @@ pub struct SigV4Config {
     pub profile: Option<String>,
     /// `role_arn`.
     pub role_arn: Option<String>,
+}
+
+impl std::fmt::Debug for SigV4Config {
+    // Never print the secret key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigV4Config")
+            .field("region", &self.region)
+            .field("access_key", &self.access_key)
+            .field(
+                "secret_key",
+                &self.secret_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("profile", &self.profile)
+            .field("role_arn", &self.role_arn)
+            .finish()
+    }
 }
 
 const DEFAULT_SCRAPE_INTERVAL: Duration = Duration::from_secs(60);

@@ -346,6 +346,10 @@ fn every_remote_write_field_is_read() {
         sigv4.role_arn.as_deref(),
         Some("arn:aws:iam::123456789012:role/writer")
     );
+    // Secrets never show in debug output.
+    let shown = format!("{config:?}");
+    assert!(!shown.contains("wJalrXUtnFEMI"), "{shown}");
+    assert!(shown.contains("password: Secret(<redacted>)"), "{shown}");
     let second = &config.remote_write[1];
     assert_eq!(second.http.basic_auth.as_ref().unwrap().username, "u");
     assert!(second.sigv4.is_none());
