@@ -1,10 +1,14 @@
 //! `AwsClient::send`, the entry point for any AWS API: a remote write to an AMP workspace goes
 //! to the workspace host's path and query, and what arrives is exactly what was signed (the
-//! usual cause of AMP's signature mismatches is a header added after signing).
+//! usual cause of AMP's signature mismatches is a header added after signing). botocore, an
+//! independent SigV4 implementation, computes the same signature for the request that arrived,
+//! with a session token and with credentials of a role assumed through STS (moto_server).
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use aws_api::{ApiRequest, AwsClient, AwsConfig, ClientOptions, Credentials, Service, sigv4};
+use aws_api::{
+    ApiRequest, AwsClient, AwsConfig, ClientOptions, Credentials, RoleSettings, Service, sigv4,
+};
 use bytes::Bytes;
 use std::collections::HashMap;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -162,4 +166,166 @@ async fn a_remote_write_to_amp_is_sent_as_signed() {
     );
     assert_eq!(authorization, expected);
     assert_eq!(client.counts().attempts("RemoteWrite"), 1);
+}
+
+/// What botocore's SigV4Auth computes for `received` signed with `credentials` (the headers
+/// named in its Authorization header, its own x-amz-date).
+fn botocore_signature(received: &Received, credentials: &Credentials, region: &str) -> String {
+    let header = |name: &str| {
+        received
+            .headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("no {name} header"))
+    };
+    let authorization = header("authorization");
+    let signed: Vec<(String, String)> = authorization
+        .split("SignedHeaders=")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .expect("SignedHeaders")
+        .split(';')
+        .map(|name| (name.to_owned(), header(name)))
+        .collect();
+    let input = serde_json::json!({
+        "method": received.method,
+        "url": format!("http://{}{}", header("host"), received.target),
+        "headers": signed,
+        "body_hex": received.body.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+        "access_key": credentials.access_key_id,
+        "secret_key": credentials.secret_access_key,
+        "token": credentials.session_token,
+        "region": region,
+        "service": "aps",
+        "amz_date": header("x-amz-date"),
+    });
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/botocore_signature.py");
+    let mut child = std::process::Command::new("python3")
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 with botocore (./scripts/test installs it with moto)");
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.to_string().as_bytes())
+        .expect("write");
+    let output = child.wait_with_output().expect("botocore ran");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_owned()
+}
+
+/// The signature in an Authorization header.
+fn signature_of(authorization: &str) -> &str {
+    authorization
+        .rsplit("Signature=")
+        .next()
+        .expect("a signature")
+}
+
+/// Sends one remote write through `client` to the receiver `listener` and returns what
+/// arrived.
+async fn remote_write(client: &AwsClient, listener: TcpListener) -> Received {
+    let server = tokio::spawn(receive_one(listener));
+    client
+        .send(ApiRequest {
+            service: Service::Aps,
+            operation: "RemoteWrite",
+            method: http::Method::POST,
+            path_and_query: "/workspaces/ws-5678/api/v1/remote_write",
+            headers: vec![
+                ("content-type", "application/x-protobuf"),
+                ("content-encoding", "snappy"),
+                ("x-prometheus-remote-write-version", "0.1.0"),
+            ],
+            body: Bytes::from_static(b"\x0a\x1f\x0a\x0b\x0a\x08__name__ a remote write"),
+        })
+        .await
+        .expect("a 204 is a success");
+    server.await.expect("the server saw the request")
+}
+
+#[tokio::test]
+async fn botocore_signs_a_remote_write_with_a_session_token_the_same_way() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("address");
+    let env: HashMap<&str, String> = [
+        ("AWS_ACCESS_KEY_ID", "ASIAEXAMPLESESSION".to_owned()),
+        (
+            "AWS_SECRET_ACCESS_KEY",
+            "c2VjcmV0L3dpdGgvc2xhc2hlcytwbHVz".to_owned(),
+        ),
+        (
+            "AWS_SESSION_TOKEN",
+            "FwoGZXIvYXdzEXAMPLE//token+with/odd=chars".to_owned(),
+        ),
+        ("AWS_ENDPOINT_URL_AMP", format!("http://{address}")),
+        ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+    ]
+    .into_iter()
+    .collect();
+    let client = AwsClient::new(
+        AwsConfig::from_env(|key| env.get(key).cloned()),
+        "us-west-2".into(),
+        ClientOptions::default(),
+    );
+    let received = remote_write(&client, listener).await;
+    let credentials = client.current_credentials().await.expect("credentials");
+    let authorization = received
+        .headers
+        .iter()
+        .find(|(n, _)| n == "authorization")
+        .map(|(_, v)| v.clone())
+        .expect("signed");
+    assert_eq!(
+        signature_of(&authorization),
+        botocore_signature(&received, &credentials, "us-west-2")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn botocore_signs_a_remote_write_with_an_assumed_role_the_same_way() {
+    let moto = test_support::MotoServer::start();
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("address");
+    let mut env: HashMap<&str, String> = moto.aws_env().into_iter().collect();
+    env.insert("AWS_ENDPOINT_URL_AMP", format!("http://{address}"));
+    let config = AwsConfig::from_env(|key| env.get(key).cloned()).with_role(RoleSettings {
+        role_arn: "arn:aws:iam::123456789012:role/amp-writer".into(),
+        external_id: None,
+        session_name: Some("ecs-prom-agent".into()),
+        duration_seconds: None,
+    });
+    let client = AwsClient::new(config, "eu-central-1".into(), ClientOptions::default());
+    let received = remote_write(&client, listener).await;
+    let assumed = client.current_credentials().await.expect("credentials");
+    // Signed with the role's credentials from STS, not with moto_server's base keys.
+    assert_ne!(assumed.access_key_id, "testing");
+    assert!(assumed.session_token.is_some());
+    let authorization = received
+        .headers
+        .iter()
+        .find(|(n, _)| n == "authorization")
+        .map(|(_, v)| v.clone())
+        .expect("signed");
+    assert!(
+        authorization.contains(&format!("Credential={}/", assumed.access_key_id)),
+        "{authorization}"
+    );
+    assert_eq!(
+        signature_of(&authorization),
+        botocore_signature(&received, &assumed, "eu-central-1")
+    );
 }
