@@ -1,4 +1,4 @@
-//! The ecs-prom agent. For now its configuration: the user's own Prometheus configuration file
+//! The ecs-prom agent. For now one scrape of one target (`scrape`) and its configuration: the user's own Prometheus configuration file
 //! (`global`, `scrape_configs`, `remote_write`), read strictly (a field outside the supported
 //! subset is an error naming it and its line) and checked as Prometheus checks it.
 //!
@@ -15,6 +15,7 @@ mod config;
 mod duration;
 mod error;
 mod raw;
+mod scrape;
 mod size;
 
 pub use config::{
@@ -24,4 +25,5 @@ pub use config::{
 };
 pub use duration::parse_duration;
 pub use error::ConfigError;
+pub use scrape::{Sample, ScrapeOutcome, ScrapeSettings, scrape};
 pub use size::parse_byte_size;
