@@ -17,6 +17,7 @@ mod error;
 mod raw;
 mod scrape;
 mod size;
+mod staleness;
 
 pub use config::{
     AgentConfig, Authorization, BasicAuth, FileSdConfig, GlobalConfig, HttpClientConfig,
@@ -27,3 +28,4 @@ pub use duration::parse_duration;
 pub use error::ConfigError;
 pub use scrape::{Sample, ScrapeOutcome, ScrapeSettings, scrape};
 pub use size::parse_byte_size;
+pub use staleness::SeriesTracker;

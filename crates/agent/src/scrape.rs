@@ -48,9 +48,11 @@ pub struct Sample {
 /// What one scrape gave.
 #[derive(Debug, Clone)]
 pub struct ScrapeOutcome {
-    /// The scraped samples after relabeling (none when the scrape failed), then the series
-    /// Prometheus adds per target.
+    /// The scraped samples after relabeling (none when the scrape failed).
     pub samples: Vec<Sample>,
+    /// The series Prometheus adds per target: `up`, `scrape_duration_seconds`,
+    /// `scrape_samples_scraped`, `scrape_samples_post_metric_relabeling`.
+    pub report: Vec<Sample>,
     /// Why the scrape failed, if it did (`up` is then 0).
     pub error: Option<String>,
     /// How long it took.
@@ -69,12 +71,13 @@ pub async fn scrape(
     let started = Instant::now();
     let result = fetch_and_parse(client, url, target_labels, settings, now_ms).await;
     let duration = started.elapsed();
-    let (mut samples, scraped, error) = match result {
+    let (samples, scraped, error) = match result {
         Ok((samples, scraped)) => (samples, scraped, None),
         Err(error) => (Vec::new(), 0, Some(error)),
     };
     let post_relabel = samples.len();
     let up = f64::from(u8::from(error.is_none()));
+    let mut report = Vec::with_capacity(4);
     for (name, value) in [
         ("up", up),
         ("scrape_duration_seconds", duration.as_secs_f64()),
@@ -83,7 +86,7 @@ pub async fn scrape(
     ] {
         let mut labels = target_labels.clone();
         labels.set("__name__", name);
-        samples.push(Sample {
+        report.push(Sample {
             labels: labels.into_vec(),
             value,
             timestamp_ms: now_ms,
@@ -91,6 +94,7 @@ pub async fn scrape(
     }
     ScrapeOutcome {
         samples,
+        report,
         error,
         duration,
     }
