@@ -11,28 +11,12 @@ use discovery::{Config, PrometheusConfig};
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use test_support::{KillOnDrop, free_port};
 use test_support::{MotoServer, http_get};
 use tokio::net::TcpListener;
-
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn prometheus_config(file_sd: &Path, http_sd: &str, marker: &str) -> String {
     format!(

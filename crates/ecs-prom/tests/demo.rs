@@ -13,18 +13,12 @@ use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+use test_support::free_port;
 use test_support::http_get;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_ecs-prom");
 
 /// A port nobody listens on right now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
-}
-
 /// Starts the demo with `args`, in its own process group as a shell starts a foreground job;
 /// its standard output arrives line by line on the channel.
 fn start_demo(args: &[&str]) -> (Child, mpsc::Receiver<String>) {

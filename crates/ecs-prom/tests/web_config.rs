@@ -11,25 +11,17 @@ mod test_pki;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use test_pki::Pki;
 use test_support::http_get;
+use test_support::{KillOnDrop, free_port};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_ecs-prom");
 
 /// bcrypt (cost 4, cheap for a test) of "scrape-me".
 const PASSWORD_HASH: &str = "$2y$04$XULxJV/wZ0yrbETxbAzxWOT4Xl84ToZjPtO8ad6DL3fRQx6W94gaa";
-
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Starts `ecs-prom <args>` on a loopback port and returns it with the address its
 /// "listening" log line names.
@@ -78,14 +70,6 @@ async fn wait_for<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests of every crate: a minimal HTTP GET against a
 //! server on loopback, `promtool check metrics` on an exposition body, and the signals ECS
-//! and a terminal send (without depending on a `kill` command being installed).
+//! and a terminal send (without depending on a `kill` command being installed), a free loopback
+//! port, a child process killed when the test ends, and `moto_server`.
 
 // Test helpers fail the test on any unexpected error.
 #![allow(clippy::expect_used)]
@@ -181,5 +182,24 @@ impl Drop for MotoServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A free port on 127.0.0.1 (free when asked; a test binds it soon after).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
+/// A child process (a Prometheus, a receiver) killed and reaped when the test ends, passed or
+/// failed.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }

@@ -10,18 +10,10 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use test_support::http_get;
-
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use test_support::{KillOnDrop, free_port};
 
 /// What this test reads of the fixture: each job's relabel_configs, parsed by this crate.
 #[derive(Deserialize)]
@@ -59,14 +51,6 @@ fn discovered(job: &str, address: &str, group: &BTreeMap<String, String>) -> Lab
         labels.push((name.to_owned(), value.to_owned()));
     }
     Labels::from_pairs(labels)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn labels_of(value: &Value) -> Labels {
