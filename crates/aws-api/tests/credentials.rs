@@ -9,7 +9,7 @@
 
 use aws_api::{AwsClient, AwsConfig, ClientOptions, RoleSettings, Service};
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -125,37 +125,14 @@ impl Stub {
 }
 
 fn serve(stream: TcpStream, requests: &Mutex<Vec<Recorded>>, handler: &Handler) {
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut line = String::new();
-    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+    let Some(received) = test_support::read_http_request(&stream) else {
         return;
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or_default().to_owned();
-    let target = parts.next().unwrap_or_default().to_owned();
-    let mut headers = Vec::new();
-    loop {
-        let mut line = String::new();
-        reader.read_line(&mut line).unwrap();
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':') {
-            headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
-        }
-    }
-    let length: usize = headers
-        .iter()
-        .find(|(n, _)| n == "content-length")
-        .map_or(0, |(_, v)| v.parse().unwrap());
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).unwrap();
+    };
     let request = Recorded {
-        method,
-        target,
-        headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
+        method: received.method,
+        target: received.target,
+        headers: received.headers,
+        body: String::from_utf8_lossy(&received.body).into_owned(),
     };
     requests.lock().unwrap().push(request.clone());
     let (status, body) = handler(&request);

@@ -5,7 +5,7 @@
 // Tests fail on any unexpected error.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
@@ -52,33 +52,13 @@ fn stand_in() -> (String, Arc<Mutex<Vec<Recorded>>>) {
 }
 
 fn answer(stream: TcpStream, log: &Mutex<Vec<Recorded>>) {
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut request_line = String::new();
-    if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+    let Some(received) = test_support::read_http_request(&stream) else {
         return;
-    }
-    let mut headers = Vec::new();
-    loop {
-        let mut line = String::new();
-        reader.read_line(&mut line).unwrap();
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':') {
-            headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
-        }
-    }
-    let length: usize = headers
-        .iter()
-        .find(|(n, _)| n == "content-length")
-        .map_or(0, |(_, v)| v.parse().unwrap());
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).unwrap();
+    };
     let recorded = Recorded {
-        request_line: request_line.trim().to_owned(),
-        headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
+        request_line: format!("{} {} HTTP/1.1", received.method, received.target),
+        headers: received.headers,
+        body: String::from_utf8_lossy(&received.body).into_owned(),
     };
     log.lock().unwrap().push(recorded.clone());
     let body = if recorded.request_line.starts_with("GET /creds") {

@@ -5,7 +5,7 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -388,7 +388,7 @@ fn misbehaving_ecs() -> String {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
             std::thread::spawn(move || {
-                let Some(body) = read_request_body(&mut stream) else {
+                let Some(body) = test_support::read_http_request(&stream).map(|r| r.body) else {
                     return;
                 };
                 let request: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
@@ -410,36 +410,6 @@ fn misbehaving_ecs() -> String {
         }
     });
     format!("http://{address}")
-}
-
-/// The body of one HTTP/1.1 request with a content-length.
-fn read_request_body(stream: &mut std::net::TcpStream) -> Option<Vec<u8>> {
-    read_request(stream).map(|(_, body)| body)
-}
-
-/// The head (request line and headers, lower-cased) and body of one HTTP/1.1 request.
-fn read_request(stream: &mut std::net::TcpStream) -> Option<(String, Vec<u8>)> {
-    let mut buffer = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        let read = stream.read(&mut chunk).ok()?;
-        if read == 0 {
-            return None;
-        }
-        buffer.extend_from_slice(&chunk[..read]);
-        let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") else {
-            continue;
-        };
-        let head = String::from_utf8_lossy(&buffer[..end]).to_ascii_lowercase();
-        let length: usize = head
-            .lines()
-            .find_map(|l| l.strip_prefix("content-length:"))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0);
-        if buffer.len() >= end + 4 + length {
-            return Some((head, buffer[end + 4..end + 4 + length].to_vec()));
-        }
-    }
 }
 
 #[test]
@@ -527,14 +497,12 @@ fn ecs_an_hour_ahead(rejected: Arc<AtomicUsize>, answered: Arc<AtomicUsize>) -> 
             let Ok(mut stream) = stream else { continue };
             let (rejected, answered) = (rejected.clone(), answered.clone());
             std::thread::spawn(move || {
-                let Some((head, _)) = read_request(&mut stream) else {
+                let Some(request) = test_support::read_http_request(&stream) else {
                     return;
                 };
                 let aws_now = timestamps::now() as i64 + 3600;
-                let signed_at = head
-                    .lines()
-                    .find_map(|l| l.strip_prefix("x-amz-date:"))
-                    .map(str::trim)
+                let signed_at = request
+                    .header("x-amz-date")
                     .and_then(amz_date_seconds)
                     .unwrap_or(0);
                 let (status, body) = if (signed_at - aws_now).abs() > 300 {
