@@ -159,6 +159,28 @@ async fn forward(State(proxy): State<Proxy>, request: Request) -> Response {
     response
 }
 
+/// A client for moto_server's credentials whose calls go through the proxy at `proxy_url`,
+/// with short backoffs so retried faults stay quick.
+fn client_through(
+    moto: &MotoServer,
+    proxy_url: String,
+    attempt_timeout: Duration,
+) -> Arc<AwsClient> {
+    let mut env: HashMap<&str, String> = moto.aws_env().into_iter().collect();
+    env.insert("AWS_ENDPOINT_URL", proxy_url);
+    let options = ClientOptions {
+        attempt_timeout,
+        backoff_base: Duration::from_millis(10),
+        backoff_cap: Duration::from_millis(50),
+        ..ClientOptions::default()
+    };
+    Arc::new(AwsClient::new(
+        AwsConfig::from_env(|key| env.get(key).cloned()),
+        "us-east-1".into(),
+        options,
+    ))
+}
+
 async fn start_proxy(upstream: &str) -> (Proxy, String) {
     let proxy = Proxy {
         upstream: upstream.to_owned(),
@@ -205,19 +227,7 @@ async fn aws_faults_never_shrink_the_targets_and_are_retried_and_counted() {
         &["cluster"],
     );
     let (proxy, proxy_url) = start_proxy(&moto.url).await;
-    let mut env: HashMap<&str, String> = moto.aws_env().into_iter().collect();
-    env.insert("AWS_ENDPOINT_URL", proxy_url);
-    let options = ClientOptions {
-        attempt_timeout: Duration::from_millis(500),
-        backoff_base: Duration::from_millis(10),
-        backoff_cap: Duration::from_millis(50),
-        ..ClientOptions::default()
-    };
-    let client = Arc::new(AwsClient::new(
-        AwsConfig::from_env(|key| env.get(key).cloned()),
-        "us-east-1".into(),
-        options,
-    ));
+    let client = client_through(&moto, proxy_url, Duration::from_millis(500));
     let dir = std::env::temp_dir().join(format!("discovery-faults-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("targets.json");
@@ -342,19 +352,7 @@ async fn a_clock_an_hour_behind_aws_costs_one_rejected_attempt() {
     );
     let (proxy, proxy_url) = start_proxy(&moto.url).await;
     proxy.skew.store(3600, Ordering::SeqCst);
-    let mut env: HashMap<&str, String> = moto.aws_env().into_iter().collect();
-    env.insert("AWS_ENDPOINT_URL", proxy_url);
-    let options = ClientOptions {
-        attempt_timeout: Duration::from_millis(2000),
-        backoff_base: Duration::from_millis(10),
-        backoff_cap: Duration::from_millis(50),
-        ..ClientOptions::default()
-    };
-    let client = Arc::new(AwsClient::new(
-        AwsConfig::from_env(|key| env.get(key).cloned()),
-        "us-east-1".into(),
-        options,
-    ));
+    let client = client_through(&moto, proxy_url, Duration::from_millis(2000));
     let dir = std::env::temp_dir().join(format!("discovery-skew-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let config = Config {
