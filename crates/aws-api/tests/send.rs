@@ -69,27 +69,42 @@ async fn receive_one(listener: TcpListener) -> Received {
     }
 }
 
-#[tokio::test]
-async fn a_remote_write_to_amp_is_sent_as_signed() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let address = listener.local_addr().expect("address");
-    let server = tokio::spawn(receive_one(listener));
+/// A client for `region` signing with the static `(key, secret, session token)`, whose AMP
+/// endpoint is the receiver at `address`.
+fn client_with_keys(
+    address: std::net::SocketAddr,
+    region: &str,
+    (key, secret, token): (&str, &str, &str),
+) -> AwsClient {
     let env: HashMap<&str, String> = [
-        ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE".to_owned()),
-        (
-            "AWS_SECRET_ACCESS_KEY",
-            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".to_owned(),
-        ),
-        ("AWS_SESSION_TOKEN", "session-token".to_owned()),
+        ("AWS_ACCESS_KEY_ID", key.to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", secret.to_owned()),
+        ("AWS_SESSION_TOKEN", token.to_owned()),
         ("AWS_ENDPOINT_URL_AMP", format!("http://{address}")),
         ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
     ]
     .into_iter()
     .collect();
-    let client = AwsClient::new(
+    AwsClient::new(
         AwsConfig::from_env(|key| env.get(key).cloned()),
-        "eu-west-1".into(),
+        region.into(),
         ClientOptions::default(),
+    )
+}
+
+#[tokio::test]
+async fn a_remote_write_to_amp_is_sent_as_signed() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("address");
+    let server = tokio::spawn(receive_one(listener));
+    let client = client_with_keys(
+        address,
+        "eu-west-1",
+        (
+            "AKIDEXAMPLE",
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            "session-token",
+        ),
     );
     // Not a real snappy block: the client neither reads nor changes the body.
     let body = Bytes::from_static(b"\xff\x06\x00\x00sNaPpY binary body");
@@ -261,25 +276,14 @@ async fn remote_write(client: &AwsClient, listener: TcpListener) -> Received {
 async fn botocore_signs_a_remote_write_with_a_session_token_the_same_way() {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let address = listener.local_addr().expect("address");
-    let env: HashMap<&str, String> = [
-        ("AWS_ACCESS_KEY_ID", "ASIAEXAMPLESESSION".to_owned()),
+    let client = client_with_keys(
+        address,
+        "us-west-2",
         (
-            "AWS_SECRET_ACCESS_KEY",
-            "c2VjcmV0L3dpdGgvc2xhc2hlcytwbHVz".to_owned(),
+            "ASIAEXAMPLESESSION",
+            "c2VjcmV0L3dpdGgvc2xhc2hlcytwbHVz",
+            "FwoGZXIvYXdzEXAMPLE//token+with/odd=chars",
         ),
-        (
-            "AWS_SESSION_TOKEN",
-            "FwoGZXIvYXdzEXAMPLE//token+with/odd=chars".to_owned(),
-        ),
-        ("AWS_ENDPOINT_URL_AMP", format!("http://{address}")),
-        ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
-    ]
-    .into_iter()
-    .collect();
-    let client = AwsClient::new(
-        AwsConfig::from_env(|key| env.get(key).cloned()),
-        "us-west-2".into(),
-        ClientOptions::default(),
     );
     let received = remote_write(&client, listener).await;
     let credentials = client.current_credentials().await.expect("credentials");

@@ -176,10 +176,13 @@ fn write_targets(output: &mut FileOutput, discovery: &Discovery, json: &str, cou
         tracing::warn!(file = %path, "no source has answered yet: the file_sd file is left as it is");
         return;
     }
-    let on_disk = output.current().and_then(file_sd::count).unwrap_or(0);
-    if discovery.has_unknown_source() && count < on_disk {
-        tracing::warn!(file = %path, targets = count, file_targets = on_disk, "a source has not answered yet: the file_sd file is not made smaller");
-        return;
+    // Reading the file back costs a parse; only a source that never answered calls for it.
+    if discovery.has_unknown_source() {
+        let on_disk = output.current().and_then(file_sd::count).unwrap_or(0);
+        if count < on_disk {
+            tracing::warn!(file = %path, targets = count, file_targets = on_disk, "a source has not answered yet: the file_sd file is not made smaller");
+            return;
+        }
     }
     match output.update(json) {
         Ok(true) => tracing::info!(file = %path, targets = count, "file_sd targets written"),
