@@ -2,7 +2,7 @@
 //! and readiness endpoints, and a landing page.
 
 use crate::metrics::{Inputs, Scope, SharedInterfaces, ecs_families};
-use crate::upstream::{Collected, Upstream, error_chain};
+use crate::upstream::{Collected, Upstream};
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -81,7 +81,7 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
             ("stats", reading.stats.result.as_ref().err()),
         ] {
             if let Some(error) = error {
-                reasons.push_str(&format!("{collector}: {}\n", error_chain(error)));
+                reasons.push_str(&format!("{collector}: {}\n", web::error_chain(error)));
             }
         }
         if reading.metadata.result.is_err() && reading.stats.result.is_ok() {
@@ -156,7 +156,7 @@ async fn ready(State(app): State<Arc<App>>) -> Response {
             .result
             .as_ref()
             .err()
-            .map(|error| error_chain(error))
+            .map(|error| web::error_chain(error))
             .unwrap_or_default();
         return (
             StatusCode::SERVICE_UNAVAILABLE,

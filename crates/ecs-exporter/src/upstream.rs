@@ -8,18 +8,17 @@ use ecs_metadata::{
     ContainerStats, DocumentError, FetchError, MetadataClient, Task, parse_stats, parse_tasks,
 };
 use std::collections::HashMap;
-use std::error::Error as StdError;
 use std::sync::{Arc, Mutex as SyncMutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 /// Why a collector read nothing usable from the endpoint. Shown with its causes
-/// ([`error_chain`]) on the error page, `/-/ready` and in the logs.
+/// (`web::error_chain`) on the error page, `/-/ready` and in the logs.
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
     /// The request failed or the endpoint answered with an error status.
-    #[error("the request failed")]
-    Fetch(#[source] FetchError),
+    #[error(transparent)]
+    Fetch(FetchError),
     /// The answer is not a document of the expected kind.
     #[error("GET {url}")]
     Document {
@@ -230,7 +229,7 @@ impl Upstream {
             Err(error) => Err(UpstreamError::Fetch(error)),
         };
         if let Err(error) = &result {
-            tracing::warn!(path, error = %error_chain(error), "metadata endpoint request failed");
+            tracing::warn!(path, error = %web::error_chain(error), "metadata endpoint request failed");
         }
         Collected {
             result,
@@ -250,14 +249,5 @@ pub fn checked_tasks(tasks: Vec<Task>, scope: Scope) -> Result<Vec<Task>, TaskCo
     match (scope, tasks.len()) {
         (Scope::Task, 1) | (Scope::Instance, _) => Ok(tasks),
         (Scope::Task, found) => Err(TaskCountError { found }),
-    }
-}
-
-/// An error and its sources, joined with `": "`; a wrapper that only says "the request
-/// failed" gives way to its cause, which names the request.
-pub fn error_chain(error: &(dyn StdError + 'static)) -> String {
-    match error.downcast_ref::<UpstreamError>() {
-        Some(UpstreamError::Fetch(cause)) => web::error_chain(cause),
-        _ => web::error_chain(error),
     }
 }
