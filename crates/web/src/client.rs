@@ -3,10 +3,12 @@
 //! redirects never followed.
 //!
 //! Connections are pooled, HTTP/1.1, over plain HTTP or over HTTPS with rustls (ring) and the
-//! webpki roots built in, so a distroless image needs no CA bundle. A 3xx answer is returned as
+//! webpki roots built in, so a distroless image needs no CA bundle; [`Client::with_tls`] takes
+//! Prometheus' `tls_config` instead ([`ClientTls`]). A 3xx answer is returned as
 //! it is: every caller talks to one endpoint it was configured with, and a redirect elsewhere
 //! is for the operator to see, not for the client to chase.
 
+pub use crate::client_tls::ClientTls;
 use bytes::{Bytes, BytesMut};
 use http::header::{ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_LENGTH, USER_AGENT};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
@@ -39,6 +41,17 @@ pub enum ClientError {
         url: String,
         /// Why it cannot be used.
         reason: &'static str,
+    },
+    /// A setting of the [`ClientTls`] given to [`Client::with_tls`] cannot be used (a PEM
+    /// document without a certificate, a key that does not parse or does not match, a
+    /// certificate without its key).
+    #[error("client TLS setting {field}: {reason}")]
+    InvalidTls {
+        /// The setting, named as in Prometheus' `tls_config` (`ca`, `cert`, `key`,
+        /// `server_name`).
+        field: &'static str,
+        /// Why.
+        reason: String,
     },
     /// A header name or value the caller gave is not valid HTTP.
     #[error("{method} {url}: invalid request header {name:?}")]
@@ -160,17 +173,39 @@ impl Client {
     /// answer's headers and its whole body), with bodies of at most
     /// [`DEFAULT_MAX_BODY_BYTES`] and no compression asked for.
     pub fn new(timeout: Duration) -> Client {
-        let mut connector = HttpConnector::new();
-        // The deadline covers connecting too; this only frees the socket of a connect that
-        // outlives it.
-        connector.set_connect_timeout(Some(timeout));
-        connector.set_nodelay(true);
-        connector.enforce_http(false);
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_webpki_roots()
             .https_or_http()
             .enable_http1()
-            .wrap_connector(connector);
+            .wrap_connector(tcp_connector(timeout));
+        Client::pooled(https, timeout)
+    }
+
+    /// As [`Client::new`], with the TLS settings of `tls` for `https://` URLs (`http://` URLs
+    /// are still fetched in plain text, as Prometheus ignores `tls_config` for them). Every
+    /// setting is checked now, so a wrong CA or key stops the start instead of the first
+    /// request.
+    ///
+    /// `server_name` is both the name the certificate is verified against and the SNI sent in
+    /// the handshake; the `Host` header stays the URL's host.
+    pub fn with_tls(timeout: Duration, tls: &ClientTls) -> Result<Client, ClientError> {
+        let parts = crate::client_tls::build(tls)?;
+        let builder = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(parts.config)
+            .https_or_http();
+        let builder = match parts.server_name {
+            Some(name) => {
+                builder.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name))
+            }
+            None => builder,
+        };
+        let https = builder
+            .enable_http1()
+            .wrap_connector(tcp_connector(timeout));
+        Ok(Client::pooled(https, timeout))
+    }
+
+    fn pooled(https: HttpsConnector<HttpConnector>, timeout: Duration) -> Client {
         let pool = PooledClient::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(8)
@@ -244,6 +279,17 @@ impl Client {
     pub async fn send(&self, request: http::Request<Bytes>) -> Result<Response, ClientError> {
         self.prepare(request).send().await
     }
+}
+
+/// The TCP side of every client's connector.
+fn tcp_connector(timeout: Duration) -> HttpConnector {
+    let mut connector = HttpConnector::new();
+    // The deadline covers connecting too; this only frees the socket of a connect that
+    // outlives it.
+    connector.set_connect_timeout(Some(timeout));
+    connector.set_nodelay(true);
+    connector.enforce_http(false);
+    connector
 }
 
 /// One request being put together; nothing is sent before [`RequestBuilder::send`].
@@ -1019,19 +1065,22 @@ mod tests {
                     .await;
             }
         });
-        let plain = Client::new(Duration::from_secs(5))
-            .get(&url)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(plain.body, Bytes::from_static(b"ok"));
-        let https = url.replacen("http://", "https://", 1);
-        let error = Client::new(Duration::from_secs(5))
-            .get(&https)
-            .send()
-            .await
-            .unwrap_err();
-        assert!(matches!(error, ClientError::Connect { .. }), "{error}");
+        // TLS settings change nothing for http:// URLs, as Prometheus ignores tls_config there.
+        let with_tls = Client::with_tls(
+            Duration::from_secs(5),
+            &ClientTls {
+                insecure_skip_verify: true,
+                ..ClientTls::default()
+            },
+        )
+        .unwrap();
+        for client in [Client::new(Duration::from_secs(5)), with_tls] {
+            let plain = client.get(&url).send().await.unwrap();
+            assert_eq!(plain.body, Bytes::from_static(b"ok"));
+            let https = url.replacen("http://", "https://", 1);
+            let error = client.get(&https).send().await.unwrap_err();
+            assert!(matches!(error, ClientError::Connect { .. }), "{error}");
+        }
     }
 
     #[tokio::test]

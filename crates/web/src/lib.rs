@@ -2,10 +2,12 @@
 //! exporters: [`serve()`] (listening with header-read and idle timeouts, a connection cap that
 //! keeps a scrape working, graceful shutdown), the web configuration file of
 //! `--web.config.file` ([`config`]: TLS, basic auth, response headers), and one bounded HTTP
-//! client ([`client`]: deadline, body size limit, chosen headers, no redirects).
+//! client ([`client`]: deadline, body size limit, chosen headers, no redirects, and
+//! Prometheus' client `tls_config` as [`ClientTls`]).
 
 mod auth;
 pub mod client;
+mod client_tls;
 pub mod config;
 mod connections;
 mod error;
@@ -15,7 +17,7 @@ pub mod serve;
 mod test_pki;
 pub mod tls;
 
-pub use client::{Client, ClientError, Response, parse_url};
+pub use client::{Client, ClientError, ClientTls, Response, parse_url};
 pub use config::{WebConfig, WebConfigError};
 pub use error::error_chain;
 pub use html::escape as html_escape;

@@ -240,6 +240,38 @@ pub(crate) fn file_stamp(path: &Path) -> Option<Stamp> {
     })
 }
 
+/// Every certificate of a PEM document, in order; at least one. Shared by the server's
+/// certificate and the client's (`web::ClientTls`), so both refuse the same mistakes in the
+/// same words.
+pub(crate) fn pem_certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
+    let chain = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    if chain.is_empty() {
+        return Err("no PEM CERTIFICATE block".to_owned());
+    }
+    Ok(chain)
+}
+
+/// The first private key (PKCS#8, PKCS#1 or SEC1) of a PEM document.
+pub(crate) fn pem_private_key(pem: &[u8]) -> Result<PrivateKeyDer<'static>, String> {
+    PrivateKeyDer::from_pem_slice(pem).map_err(|e| format!("no usable PEM private key: {e}"))
+}
+
+/// The CA certificates of a PEM document as trust anchors; certificates webpki cannot use are
+/// skipped, as Go skips them, but a document with none usable is refused.
+pub(crate) fn pem_roots(pem: &[u8]) -> Result<RootCertStore, String> {
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    let mut roots = RootCertStore::empty();
+    let (added, _ignored) = roots.add_parsable_certificates(certs);
+    if added == 0 {
+        return Err("no usable CA certificate".to_owned());
+    }
+    Ok(roots)
+}
+
 /// Reads a certificate chain and its key into what rustls serves, checking they belong together.
 fn load_certified_key(
     cert: &PemSource,
@@ -252,21 +284,10 @@ fn load_certified_key(
     let key_pem = key
         .read()
         .map_err(|e| format!("{}: {e}", key.describe("key_file")))?;
-    let chain = CertificateDer::pem_slice_iter(&cert_pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("{}: {e}", cert.describe("cert_file")))?;
-    if chain.is_empty() {
-        return Err(format!(
-            "{}: no PEM CERTIFICATE block",
-            cert.describe("cert_file")
-        ));
-    }
-    let private = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
-        format!(
-            "{}: no usable PEM private key: {e}",
-            key.describe("key_file")
-        )
-    })?;
+    let chain = pem_certificates(&cert_pem)
+        .map_err(|reason| format!("{}: {reason}", cert.describe("cert_file")))?;
+    let private = pem_private_key(&key_pem)
+        .map_err(|reason| format!("{}: {reason}", key.describe("key_file")))?;
     CertifiedKey::from_der(chain, private, provider).map_err(|e| {
         format!(
             "{} and {}: {e}",
@@ -758,14 +779,7 @@ fn client_roots(raw: &RawTlsConfig, dir: &Path) -> Result<Option<RootCertStore>,
         PemSource::Inline(_) => String::new(),
     };
     let pem = source.read().map_err(|e| (field, format!("{what}{e}")))?;
-    let certs = CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| (field, format!("{what}{e}")))?;
-    let mut roots = RootCertStore::empty();
-    let (added, _ignored) = roots.add_parsable_certificates(certs);
-    if added == 0 {
-        return Err((field, format!("{what}no usable CA certificate")));
-    }
+    let roots = pem_roots(&pem).map_err(|reason| (field, format!("{what}{reason}")))?;
     Ok(Some(roots))
 }
 

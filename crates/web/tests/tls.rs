@@ -1,6 +1,8 @@
 //! A router served over TLS on loopback with a web configuration file and certificates made by
 //! the test itself (the `openssl` command): client certificates, basic auth, plain HTTP to the
-//! TLS port, and certificate files replaced on disk while the server runs.
+//! TLS port, and certificate files replaced on disk while the server runs; and `web::Client`
+//! with `ClientTls` (CA, client certificate, server name, insecure_skip_verify) against such
+//! servers.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -16,7 +18,7 @@ use std::sync::Arc;
 use test_pki::Pki;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use web::{TlsServer, WebConfig};
+use web::{Client, ClientError, ClientTls, TlsServer, WebConfig};
 
 /// Accepts TCP connections and hands each to [`TlsServer::accept`], as a server loop does;
 /// failed handshakes are skipped.
@@ -475,4 +477,241 @@ async fn a_replaced_client_ca_file_applies_to_the_next_connection() {
         "HTTP/1.1 200 OK"
     );
     assert!(get_metrics(addr, &old_client, None).await.answer.is_err());
+}
+
+// web::Client with ClientTls, against the servers above.
+
+/// Long enough for a loopback handshake on a loaded machine, short enough to bound a test.
+const CLIENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+fn tls_client(tls: &ClientTls) -> Client {
+    Client::with_tls(CLIENT_TIMEOUT, tls).unwrap()
+}
+
+/// `GET /metrics`; the status and body, or the error chain.
+async fn fetch(client: &Client, addr: SocketAddr) -> Result<(u16, String), String> {
+    match client.get(&format!("https://{addr}/metrics")).send().await {
+        Ok(response) => Ok((
+            response.status.as_u16(),
+            String::from_utf8_lossy(&response.body).into_owned(),
+        )),
+        Err(error) => {
+            // A refusal is a failed exchange, never the deadline running out.
+            assert!(
+                matches!(
+                    error,
+                    ClientError::Connect { .. } | ClientError::Request { .. }
+                ),
+                "{error:?}"
+            );
+            Err(web::error_chain(&error))
+        }
+    }
+}
+
+fn ok() -> Result<(u16, String), String> {
+    Ok((200, "up 1\n".to_owned()))
+}
+
+/// The server's certificate is for 127.0.0.1 and issued by the test CA.
+const SERVER_ONLY: &str = "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n";
+
+#[tokio::test]
+async fn client_tls_trusts_the_given_ca_instead_of_the_webpki_roots() {
+    let pki = Pki::standard("client-ca");
+    pki.ca("other-ca");
+    let addr = serve(&pki, SERVER_ONLY).await;
+
+    let trusting = tls_client(&ClientTls {
+        ca_pem: Some(pki.read("ca.pem")),
+        ..ClientTls::default()
+    });
+    assert_eq!(fetch(&trusting, addr).await, ok());
+
+    // Mozilla's roots do not know the test CA, whether by Client::new or an empty ClientTls.
+    for default in [
+        Client::new(CLIENT_TIMEOUT),
+        tls_client(&ClientTls::default()),
+    ] {
+        let error = fetch(&default, addr).await.unwrap_err();
+        assert!(error.contains("UnknownIssuer"), "{error}");
+    }
+    // A CA given replaces the roots rather than adding to them: another CA is no help.
+    let other = tls_client(&ClientTls {
+        ca_pem: Some(pki.read("other-ca.pem")),
+        ..ClientTls::default()
+    });
+    let error = fetch(&other, addr).await.unwrap_err();
+    assert!(error.contains("UnknownIssuer"), "{error}");
+}
+
+#[tokio::test]
+async fn insecure_skip_verify_accepts_a_certificate_nobody_vouches_for() {
+    let pki = Pki::standard("client-insecure");
+    let addr = serve(&pki, SERVER_ONLY).await;
+    let insecure = tls_client(&ClientTls {
+        insecure_skip_verify: true,
+        ..ClientTls::default()
+    });
+    assert_eq!(fetch(&insecure, addr).await, ok());
+    // Nor is the name checked.
+    let misnamed = tls_client(&ClientTls {
+        server_name: Some("elsewhere.example".to_owned()),
+        insecure_skip_verify: true,
+        ..ClientTls::default()
+    });
+    assert_eq!(fetch(&misnamed, addr).await, ok());
+}
+
+/// The SNI of each handshake the server saw (`None`: none was sent).
+type SeenNames = Arc<std::sync::Mutex<Vec<Option<String>>>>;
+
+/// Presents one certificate, whatever the client asks for, and notes the SNI asked for.
+#[derive(Debug)]
+struct RecordingResolver {
+    key: Arc<rustls::sign::CertifiedKey>,
+    seen: SeenNames,
+}
+
+impl rustls::server::ResolvesServerCert for RecordingResolver {
+    fn resolve(
+        &self,
+        hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        self.seen
+            .lock()
+            .unwrap()
+            .push(hello.server_name().map(str::to_owned));
+        Some(self.key.clone())
+    }
+}
+
+struct AcceptorListener {
+    tcp: TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for AcceptorListener {
+    type Io = tokio_rustls::server::TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((stream, addr)) = self.tcp.accept().await else {
+                continue;
+            };
+            match self.acceptor.accept(stream).await {
+                Ok(tls) => return (tls, addr),
+                Err(error) => eprintln!("handshake from {addr} failed: {error}"),
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
+}
+
+/// Serves the certificate `name` of `pki`, answering `/metrics` with the request's `Host`
+/// header, and noting every SNI.
+async fn serve_recording(pki: &Pki, name: &str) -> (SocketAddr, SeenNames) {
+    let provider = rustls::crypto::ring::default_provider();
+    let key = rustls::sign::CertifiedKey::from_der(
+        certs(pki, name),
+        PrivateKeyDer::from_pem_file(pki.path(&format!("{name}.key"))).unwrap(),
+        &provider,
+    )
+    .unwrap();
+    let seen = SeenNames::default();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(provider))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(RecordingResolver {
+            key: Arc::new(key),
+            seen: seen.clone(),
+        }));
+    let router = axum::Router::new().route(
+        "/metrics",
+        get(|headers: http::HeaderMap| async move {
+            let host = headers
+                .get(http::header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned();
+            format!("host {host}\n")
+        }),
+    );
+    let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = tcp.local_addr().unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    tokio::spawn(async move { axum::serve(AcceptorListener { tcp, acceptor }, router).await });
+    (addr, seen)
+}
+
+#[tokio::test]
+async fn server_name_verifies_a_certificate_issued_for_another_name_and_is_sent_as_sni() {
+    let pki = Pki::new("client-server-name");
+    pki.leaf("ca", "named", "DNS:metrics.example", "serverAuth");
+    let (addr, seen) = serve_recording(&pki, "named").await;
+    let with_name = |name: Option<&str>| {
+        tls_client(&ClientTls {
+            ca_pem: Some(pki.read("ca.pem")),
+            server_name: name.map(str::to_owned),
+            ..ClientTls::default()
+        })
+    };
+    let last_sni = || seen.lock().unwrap().last().cloned().flatten();
+
+    // By the URL's host the certificate is not valid, and an IP address is never sent as SNI.
+    let error = fetch(&with_name(None), addr).await.unwrap_err();
+    assert!(error.contains("not valid for name"), "{error}");
+    assert_eq!(last_sni(), None);
+
+    // By server_name it is; the name goes out as SNI, the Host header stays the URL's.
+    assert_eq!(
+        fetch(&with_name(Some("metrics.example")), addr).await,
+        Ok((200, format!("host {addr}\n")))
+    );
+    assert_eq!(last_sni().as_deref(), Some("metrics.example"));
+
+    // A server_name the certificate does not carry fails, though the CA is right.
+    let error = fetch(&with_name(Some("other.example")), addr)
+        .await
+        .unwrap_err();
+    assert!(error.contains("not valid for name"), "{error}");
+    assert_eq!(last_sni().as_deref(), Some("other.example"));
+    assert_eq!(seen.lock().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn a_server_requiring_a_client_certificate_gets_the_configured_one() {
+    let pki = Pki::standard("client-mtls");
+    pki.ca("other-ca");
+    pki.leaf("other-ca", "stranger", "DNS:scraper.example", "clientAuth");
+    let addr = serve(
+        &pki,
+        &format!(
+            "{SERVER_ONLY}  client_auth_type: RequireAndVerifyClientCert\n  \
+             client_ca_file: ca.pem\n"
+        ),
+    )
+    .await;
+    let presenting = |name: Option<&str>| {
+        tls_client(&ClientTls {
+            ca_pem: Some(pki.read("ca.pem")),
+            cert_pem: name.map(|n| pki.read(&format!("{n}.pem"))),
+            key_pem: name.map(|n| pki.read(&format!("{n}.key"))),
+            ..ClientTls::default()
+        })
+    };
+
+    assert_eq!(fetch(&presenting(Some("client")), addr).await, ok());
+    // With TLS 1.3 the client learns of the refusal at its first read, after the handshake.
+    let error = fetch(&presenting(None), addr).await.unwrap_err();
+    assert!(error.contains("CertificateRequired"), "{error}");
+    let error = fetch(&presenting(Some("stranger")), addr)
+        .await
+        .unwrap_err();
+    assert!(error.contains("UnknownCA"), "{error}");
 }
