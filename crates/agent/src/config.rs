@@ -215,7 +215,9 @@ pub struct QueueConfig {
     pub min_backoff: Duration,
     /// `max_backoff` (5s).
     pub max_backoff: Duration,
-    /// `retry_on_http_429` (false).
+    /// `retry_on_http_429` (true here; Prometheus 2.42's default is false). Amazon Managed
+    /// Service for Prometheus answers 429 when it throttles, and dropping those samples would
+    /// lose data a short wait delivers; retries still stop at the sample age limit.
     pub retry_on_http_429: bool,
 }
 
@@ -229,7 +231,7 @@ impl Default for QueueConfig {
             batch_send_deadline: Duration::from_secs(5),
             min_backoff: Duration::from_millis(30),
             max_backoff: Duration::from_secs(5),
-            retry_on_http_429: false,
+            retry_on_http_429: true,
         }
     }
 }
@@ -342,7 +344,7 @@ fn parse_error(text: &str, source: serde_saphyr::Error) -> ConfigError {
         field: yaml_path_at(text, line, if at_key { 0 } else { column }),
         line,
         reason,
-        source: Box::new(source),
+        yaml_error: Box::new(source),
     }
 }
 
@@ -881,7 +883,7 @@ fn queue(raw: RawQueue) -> QueueConfig {
         batch_send_deadline: time(raw.batch_send_deadline, default.batch_send_deadline),
         min_backoff: time(raw.min_backoff, default.min_backoff),
         max_backoff: time(raw.max_backoff, default.max_backoff),
-        retry_on_http_429: raw.retry_on_http_429.unwrap_or(false),
+        retry_on_http_429: raw.retry_on_http_429.unwrap_or(true),
     }
 }
 

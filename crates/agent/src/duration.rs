@@ -60,6 +60,29 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_millis(total))
 }
 
+/// Writes a duration as Prometheus shows it (`model.Duration.String`): `0s`, `1m30s`, `90d`;
+/// years and weeks only when they divide it exactly.
+pub fn format_duration(duration: Duration) -> String {
+    let mut millis = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
+    if millis == 0 {
+        return "0s".to_owned();
+    }
+    let mut text = String::new();
+    for (index, (unit, length)) in UNITS.iter().enumerate() {
+        let exact_only = index < 2;
+        if exact_only && millis % length != 0 {
+            continue;
+        }
+        let count = millis / length;
+        if count > 0 {
+            text.push_str(&count.to_string());
+            text.push_str(unit);
+            millis -= count * length;
+        }
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -87,6 +110,26 @@ mod tests {
                 Ok(Duration::from_millis(millis)),
                 "{text}"
             );
+        }
+    }
+
+    #[test]
+    fn durations_are_written_as_prometheus_writes_them() {
+        // Expected values worked out from Go's model.Duration.String rules by hand.
+        let cases = [
+            (0, "0s"),
+            (500, "500ms"),
+            (15_000, "15s"),
+            (90_000, "1m30s"),
+            (3_600_000, "1h"),
+            (90 * 86_400_000, "90d"),
+            (14 * 86_400_000, "2w"),
+            (15 * 86_400_000, "15d"),
+            (365 * 86_400_000, "1y"),
+            (3_661_001, "1h1m1s1ms"),
+        ];
+        for (millis, text) in cases {
+            assert_eq!(format_duration(Duration::from_millis(millis)), text);
         }
     }
 

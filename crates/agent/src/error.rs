@@ -25,9 +25,9 @@ pub enum ConfigError {
         line: u64,
         /// What the YAML reader says.
         reason: String,
-        /// The YAML reader's error (boxed: it is large).
-        #[source]
-        source: Box<serde_saphyr::Error>,
+        /// The YAML reader's error (boxed: it is large). Not chained as a source: `reason`
+        /// already says what it says, and a log line would say it twice.
+        yaml_error: Box<serde_saphyr::Error>,
     },
     /// A field's value is refused by a check Prometheus makes at load (a missing or repeated
     /// job name, a timeout above the interval, two credentials where one is allowed...).

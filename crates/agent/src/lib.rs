@@ -1,6 +1,13 @@
-//! The ecs-prom agent. For now one scrape of one target (`scrape`) and its configuration: the user's own Prometheus configuration file
+//! The ecs-prom agent: scrapes Prometheus targets and remote-writes their samples, through a
+//! durable queue on disk, to any remote-write receiver or, signed, to Amazon Managed Service
+//! for Prometheus. Its configuration is the user's own Prometheus configuration file
 //! (`global`, `scrape_configs`, `remote_write`), read strictly (a field outside the supported
 //! subset is an error naming it and its line) and checked as Prometheus checks it.
+//!
+//! ```text
+//! providers (static, file_sd, http_sd) ─> targets (relabel) ─> scrape loop per target
+//!     ─> remotes: external labels, write_relabel ─> queue on disk ─> sender ─> receiver
+//! ```
 //!
 //! ```
 //! let config = agent::AgentConfig::parse(
@@ -14,18 +21,31 @@
 mod config;
 mod duration;
 mod error;
+mod http_client;
+mod providers;
 mod raw;
+mod remotes;
+mod runtime;
 mod scrape;
+mod scrape_loop;
+mod server;
 mod size;
 mod staleness;
+mod status;
+mod targets;
+mod view;
 
 pub use config::{
     AgentConfig, Authorization, BasicAuth, FileSdConfig, GlobalConfig, HttpClientConfig,
     HttpSdConfig, QueueConfig, RemoteWriteConfig, Scheme, ScrapeConfig, Secret, SigV4Config,
     StaticConfig, TlsConfig,
 };
-pub use duration::parse_duration;
+pub use duration::{format_duration, parse_duration};
 pub use error::ConfigError;
+pub use exposition::Strictness;
+pub use remotes::{RemoteError, StorageOptions, queue_directory, region_of_amp_url};
+pub use runtime::{AgentError, AgentOptions, run};
 pub use scrape::{Sample, ScrapeOutcome, ScrapeSettings, scrape};
 pub use size::parse_byte_size;
 pub use staleness::SeriesTracker;
+pub use targets::{Outcome, Target, TargetGroup, populate};

@@ -28,6 +28,8 @@ pub struct ScrapeSettings {
     pub metric_relabel_configs: Vec<RelabelConfig>,
     /// Which verdict a doubtful OpenMetrics body gets.
     pub strictness: Strictness,
+    /// `basic_auth` or `authorization` (secrets in files are read at each scrape).
+    pub auth: crate::config::HttpClientConfig,
 }
 
 /// A body without a limit of its own is still held to this, so one target cannot exhaust the
@@ -112,8 +114,11 @@ async fn fetch_and_parse(
         0 => MAX_BODY_BYTES,
         limit => limit.min(MAX_BODY_BYTES),
     };
-    let response = client
-        .get(url)
+    let mut request = client.get(url);
+    if let Some(value) = crate::http_client::authorization(&settings.auth)? {
+        request = request.header(http::header::AUTHORIZATION, value);
+    }
+    let response = request
         .header(http::header::ACCEPT, SCRAPE_ACCEPT)
         .timeout(settings.timeout)
         .max_body_bytes(usize::try_from(limit).unwrap_or(usize::MAX))

@@ -58,6 +58,7 @@ fn settings() -> ScrapeSettings {
         honor_timestamps: true,
         metric_relabel_configs: Vec::new(),
         strictness: Strictness::Prometheus,
+        auth: agent::HttpClientConfig::default(),
     }
 }
 

@@ -146,6 +146,24 @@ pub const DISCOVERY_AWS_ROLE_ARN: &str = "ECS_PROM_DISCOVERY_AWS_ROLE_ARN";
 pub const DISCOVERY_AWS_EXTERNAL_ID: &str = "ECS_PROM_DISCOVERY_AWS_EXTERNAL_ID";
 /// `discovery --aws.role-session-name`.
 pub const DISCOVERY_AWS_ROLE_SESSION_NAME: &str = "ECS_PROM_DISCOVERY_AWS_ROLE_SESSION_NAME";
+/// `agent --config.file`.
+pub const AGENT_CONFIG_FILE: &str = "ECS_PROM_AGENT_CONFIG_FILE";
+/// `agent --storage.path`.
+pub const AGENT_STORAGE_PATH: &str = "ECS_PROM_AGENT_STORAGE_PATH";
+/// `agent --storage.max-bytes`.
+pub const AGENT_STORAGE_MAX_BYTES: &str = "ECS_PROM_AGENT_STORAGE_MAX_BYTES";
+/// `agent --scrape.openmetrics-strict`.
+pub const AGENT_OPENMETRICS_STRICT: &str = "ECS_PROM_AGENT_SCRAPE_OPENMETRICS_STRICT";
+/// `agent --web.listen-address`.
+pub const AGENT_LISTEN_ADDRESS: &str = "ECS_PROM_AGENT_LISTEN_ADDRESS";
+/// `agent --web.config.file`.
+pub const AGENT_WEB_CONFIG_FILE: &str = "ECS_PROM_AGENT_WEB_CONFIG_FILE";
+/// `agent --web.read-timeout`.
+pub const AGENT_WEB_READ_TIMEOUT: &str = "ECS_PROM_AGENT_WEB_READ_TIMEOUT";
+/// `agent --web.idle-timeout`.
+pub const AGENT_WEB_IDLE_TIMEOUT: &str = "ECS_PROM_AGENT_WEB_IDLE_TIMEOUT";
+/// `agent --web.max-connections`.
+pub const AGENT_WEB_MAX_CONNECTIONS: &str = "ECS_PROM_AGENT_WEB_MAX_CONNECTIONS";
 /// `health --url`.
 pub const HEALTH_URL: &str = "ECS_PROM_HEALTH_URL";
 /// `health --timeout`.

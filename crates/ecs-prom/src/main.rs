@@ -21,6 +21,7 @@ fn main() -> ExitCode {
         Command::Demo(flags) => run_demo(flags),
         Command::Discovery(flags) => run_discovery(*flags),
         Command::Health(flags) => run_health(flags),
+        Command::Agent(flags) => run_agent(flags),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -140,6 +141,29 @@ fn run_demo(flags: cli::DemoFlags) -> anyhow::Result<()> {
         let shutdown = shutdown_signal()?;
         demo::run(config, shutdown).await
     })
+}
+
+fn run_agent(flags: cli::AgentFlags) -> anyhow::Result<()> {
+    let address = flags.listen_address.clone();
+    let serving = flags.web.clone().finish()?;
+    let options = flags.finish();
+    // One thread: scraping and sending wait on the network almost all the time, and a single
+    // thread keeps the agent's CPU and memory small, as a sidecar's must be.
+    runtime(Threads::One)?.block_on(async {
+        let shutdown = shutdown_signal()?;
+        let listener = bind(&address).await?;
+        tracing::info!(
+            address = %listener.local_addr().map(|a| a.to_string()).unwrap_or(address),
+            config = %options.config_file.display(),
+            storage = %options.storage.path.display(),
+            "ecs-prom agent listening"
+        );
+        agent::run(options, serving.listener(listener), shutdown)
+            .await
+            .context("running the agent")
+    })?;
+    tracing::info!("ecs-prom agent stopped");
+    Ok(())
 }
 
 /// GETs the URL once, http:// or https://; success is a 2xx answer within the timeout (a

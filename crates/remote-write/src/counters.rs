@@ -2,6 +2,7 @@
 //! reason, the queue's size, and the newest timestamps appended and sent (their difference is
 //! the lag).
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 /// Why samples were given up.
@@ -55,6 +56,7 @@ pub struct Counters {
     pub(crate) queue_segments: AtomicU64,
     pub(crate) newest_appended_ms: AtomicI64,
     pub(crate) newest_sent_ms: AtomicI64,
+    last_error: Mutex<Option<String>>,
 }
 
 /// A reading of the counters.
@@ -82,6 +84,8 @@ pub struct Stats {
     pub newest_appended_timestamp_ms: i64,
     /// The newest timestamp a receiver accepted (ms; 0 before the first).
     pub newest_sent_timestamp_ms: i64,
+    /// The last failed attempt, in words, until a request succeeds again.
+    pub last_error: Option<String>,
 }
 
 impl Stats {
@@ -98,6 +102,18 @@ impl Counters {
     pub(crate) fn drop_samples(&self, reason: DropReason, count: u64) {
         if count > 0 {
             self.dropped[reason.index()].fetch_add(count, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn set_last_error(&self, error: String) {
+        if let Ok(mut last) = self.last_error.lock() {
+            *last = Some(error);
+        }
+    }
+
+    pub(crate) fn clear_last_error(&self) {
+        if let Ok(mut last) = self.last_error.lock() {
+            *last = None;
         }
     }
 
@@ -119,6 +135,7 @@ impl Counters {
             queue_segments: load(&self.queue_segments),
             newest_appended_timestamp_ms: self.newest_appended_ms.load(Ordering::Relaxed),
             newest_sent_timestamp_ms: self.newest_sent_ms.load(Ordering::Relaxed),
+            last_error: self.last_error.lock().ok().and_then(|last| last.clone()),
         }
     }
 }

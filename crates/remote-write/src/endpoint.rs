@@ -88,6 +88,8 @@ pub enum Attempt {
     Sent,
     /// A 5xx, a 429 or no answer: try again, after `after` if the receiver said so.
     Retry {
+        /// The HTTP status (0 when there was no answer).
+        status: u16,
         /// The receiver's `Retry-After`.
         after: Option<Duration>,
         /// What happened, for the log.
@@ -119,6 +121,7 @@ fn judge(status: u16, retry_after: Option<&str>, body: &[u8]) -> Attempt {
     match status {
         200..=299 => Attempt::Sent,
         429 | 500..=599 => Attempt::Retry {
+            status,
             after: retry_after.and_then(|v| parse_retry_after(v, now_unix_seconds())),
             reason: reason(),
         },
@@ -187,6 +190,7 @@ impl Endpoint {
                         reason: "the request cannot be built".into(),
                     },
                     Err(error) => Attempt::Retry {
+                        status: 0,
                         after: None,
                         reason: aws_api::error_chain(&error),
                     },
@@ -222,6 +226,7 @@ impl Endpoint {
                     },
                     // No answer, or no credentials yet: both may pass.
                     Err(error) => Attempt::Retry {
+                        status: 0,
                         after: None,
                         reason: aws_api::error_chain(&error),
                     },
@@ -264,6 +269,7 @@ mod tests {
         assert_eq!(
             judge(429, Some("2"), b""),
             Attempt::Retry {
+                status: 429,
                 after: Some(Duration::from_secs(2)),
                 reason: "HTTP 429".into()
             }

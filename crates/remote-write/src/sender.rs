@@ -40,6 +40,8 @@ pub struct SenderConfig {
     pub sample_age_limit: Option<Duration>,
     /// How often appends are flushed to disk and the checkpoint written.
     pub housekeeping_interval: Duration,
+    /// Whether a 429 is retried (within `sample_age_limit`) rather than dropped as rejected.
+    pub retry_on_http_429: bool,
 }
 
 impl Default for SenderConfig {
@@ -53,6 +55,7 @@ impl Default for SenderConfig {
             max_backoff: Duration::from_secs(5),
             sample_age_limit: Some(Duration::from_secs(3600)),
             housekeeping_interval: Duration::from_secs(1),
+            retry_on_http_429: true,
         }
     }
 }
@@ -264,11 +267,25 @@ async fn send_batch(
         }
         let body = Bytes::from(compress(&build_request(&samples).encode()));
         let size = body.len() as u64;
-        match endpoint.send(body).await {
+        let attempt = match endpoint.send(body).await {
+            // Without retries on 429 (Prometheus' `retry_on_http_429: false`), a 429 is a
+            // refusal like any other 4xx.
+            Attempt::Retry {
+                status: 429,
+                reason,
+                ..
+            } if !config.retry_on_http_429 => Attempt::Rejected {
+                status: 429,
+                reason,
+            },
+            attempt => attempt,
+        };
+        match attempt {
             Attempt::Sent => {
                 counters.sent.fetch_add(count, Ordering::Relaxed);
                 counters.requests.fetch_add(1, Ordering::Relaxed);
                 counters.sent_bytes.fetch_add(size, Ordering::Relaxed);
+                counters.clear_last_error();
                 let newest = samples.iter().map(|s| s.timestamp_ms).max().unwrap_or(0);
                 counters.newest_sent_ms.fetch_max(newest, Ordering::Relaxed);
                 tracing::debug!(samples = count, bytes = size, "remote write sent");
@@ -277,11 +294,13 @@ async fn send_batch(
             Attempt::Rejected { status, reason } => {
                 counters.failed_requests.fetch_add(1, Ordering::Relaxed);
                 counters.drop_samples(DropReason::Rejected, count);
+                counters.set_last_error(format!("samples dropped: {reason}"));
                 tracing::warn!(status, samples = count, %reason, "remote write rejected; samples dropped");
                 return;
             }
-            Attempt::Retry { after, reason } => {
+            Attempt::Retry { after, reason, .. } => {
                 counters.failed_requests.fetch_add(1, Ordering::Relaxed);
+                counters.set_last_error(format!("retrying: {reason}"));
                 let delay = match after {
                     Some(after) => {
                         backoff.next_delay();

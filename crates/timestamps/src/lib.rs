@@ -10,6 +10,14 @@ pub fn now() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Milliseconds since the Unix epoch now (0 if the clock is set before 1970), as Prometheus
+/// timestamps samples.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 /// Seconds since the Unix epoch for an RFC 3339 timestamp, with up to nanosecond precision.
 ///
 /// Returns `None` for anything malformed and for timestamps before 1970-01-02: the ECS agent

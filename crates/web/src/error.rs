@@ -35,14 +35,48 @@ pub enum WebConfigError {
     },
 }
 
-/// `error` and every error below it, joined with `: `, for one log line.
+/// `error` and every error below it, joined with `: `, for one log line. A cause whose
+/// words the line already ends with (an error that quotes its source) is not repeated.
 pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        let words = cause.to_string();
+        if !text.ends_with(&words) {
+            text.push_str(": ");
+            text.push_str(&words);
+        }
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer: {inner}")]
+    struct Quoting {
+        inner: std::io::Error,
+        #[source]
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn a_cause_already_quoted_is_not_repeated() {
+        let quoting = Quoting {
+            inner: std::io::Error::other("disk full"),
+            source: std::io::Error::other("disk full"),
+        };
+        assert_eq!(error_chain(&quoting), "outer: disk full");
+        let plain = WebConfigError::Read {
+            path: "/x".into(),
+            source: std::io::Error::other("denied"),
+        };
+        assert_eq!(
+            error_chain(&plain),
+            "reading the web configuration file /x: denied"
+        );
+    }
 }

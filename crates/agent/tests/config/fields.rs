@@ -282,7 +282,7 @@ fn a_minimal_remote_write_takes_prometheus_defaults() {
     assert_eq!(queue.batch_send_deadline, secs(5));
     assert_eq!(queue.min_backoff, Duration::from_millis(30));
     assert_eq!(queue.max_backoff, secs(5));
-    assert!(!queue.retry_on_http_429);
+    assert!(queue.retry_on_http_429);
     assert!(remote.sigv4.is_none());
     assert_eq!(remote.http, agent::HttpClientConfig::default());
 }

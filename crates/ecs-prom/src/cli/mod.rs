@@ -1,6 +1,7 @@
 //! Command-line flags as typed by the user, and their conversion into finished
 //! configurations that the components trust.
 
+mod agent;
 mod demo;
 mod demo_app;
 mod discovery;
@@ -9,6 +10,7 @@ mod health;
 mod serving;
 mod simulate;
 
+pub use agent::AgentFlags;
 pub use demo::DemoFlags;
 pub use demo_app::DemoAppFlags;
 pub use discovery::DiscoveryFlags;
@@ -53,6 +55,10 @@ pub enum Command {
     /// Find scrape targets in AWS Cloud Map and the ECS API and serve them to Prometheus
     /// (file_sd and http_sd); optionally keep Prometheus' configuration from SSM.
     Discovery(Box<DiscoveryFlags>),
+    /// Scrape Prometheus targets and remote-write their samples (signed with SigV4 for Amazon
+    /// Managed Service for Prometheus), through a durable queue on disk; configured with a
+    /// Prometheus configuration file.
+    Agent(AgentFlags),
     /// Check that an ecs-prom component (or any HTTP endpoint) answers: exits 0 on a 2xx reply,
     /// 1 otherwise. For container health checks in images without curl or a shell.
     Health(HealthFlags),
@@ -135,7 +141,8 @@ mod tests {
             | Command::DemoApp(_)
             | Command::Demo(_)
             | Command::Discovery(_)
-            | Command::Health(_) => {
+            | Command::Health(_)
+            | Command::Agent(_) => {
                 panic!("parsed an exporter command line")
             }
         }

@@ -105,6 +105,14 @@ web_flags!(
     env_vars::EXPORTER_WEB_MAX_CONNECTIONS
 );
 web_flags!(
+    /// `ecs-prom agent` web flags.
+    AgentWebFlags,
+    env_vars::AGENT_WEB_CONFIG_FILE,
+    env_vars::AGENT_WEB_READ_TIMEOUT,
+    env_vars::AGENT_WEB_IDLE_TIMEOUT,
+    env_vars::AGENT_WEB_MAX_CONNECTIONS
+);
+web_flags!(
     /// `ecs-prom discovery` web flags.
     DiscoveryWebFlags,
     env_vars::DISCOVERY_WEB_CONFIG_FILE,

@@ -1,0 +1,367 @@
+//! Where target groups come from: `static_configs` (once), `file_sd_configs` (files read again
+//! when they change, checked every few seconds, and at least every `refresh_interval`) and
+//! `http_sd_configs` (fetched every `refresh_interval`). A provider that fails keeps its last
+//! good groups, as Prometheus does, and says why on the status page.
+
+use crate::config::{FileSdConfig, HttpSdConfig, ScrapeConfig};
+use crate::targets::TargetGroup;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::mpsc;
+
+/// How often file_sd looks for changed files.
+const FILE_CHECK_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The largest http_sd answer read.
+const HTTP_SD_MAX_BYTES: usize = 16 * 1024 * 1024;
+
+/// The deadline of one http_sd request.
+const HTTP_SD_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One provider's groups, replacing what it gave before.
+#[derive(Debug)]
+pub struct Update {
+    /// The job.
+    pub job: String,
+    /// Which of the job's providers.
+    pub provider: usize,
+    /// Its groups (its last good ones when `error` is set).
+    pub groups: Vec<TargetGroup>,
+    /// Why the last refresh failed, if it did.
+    pub error: Option<String>,
+}
+
+/// Starts every provider of `job`; each sends its updates to `updates` until the returned
+/// tasks are aborted. Static groups are sent at once.
+pub fn start(
+    job: &ScrapeConfig,
+    client: &web::Client,
+    updates: &mpsc::UnboundedSender<Update>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    let mut provider = 0;
+    let statics: Vec<TargetGroup> = job
+        .static_configs
+        .iter()
+        .map(|group| TargetGroup {
+            targets: group.targets.clone(),
+            labels: group.labels.clone(),
+        })
+        .collect();
+    let _ = updates.send(Update {
+        job: job.job_name.clone(),
+        provider,
+        groups: statics,
+        error: None,
+    });
+    for config in &job.file_sd_configs {
+        provider += 1;
+        tasks.push(tokio::spawn(watch_files(
+            job.job_name.clone(),
+            provider,
+            config.clone(),
+            updates.clone(),
+        )));
+    }
+    for config in &job.http_sd_configs {
+        provider += 1;
+        tasks.push(tokio::spawn(poll_http(
+            job.job_name.clone(),
+            provider,
+            config.clone(),
+            client.clone(),
+            updates.clone(),
+        )));
+    }
+    tasks
+}
+
+/// What file_sd knows of one file: when it changed and its last good groups.
+struct FileState {
+    modified: Option<SystemTime>,
+    groups: Vec<TargetGroup>,
+    error: Option<String>,
+}
+
+async fn watch_files(
+    job: String,
+    provider: usize,
+    config: FileSdConfig,
+    updates: mpsc::UnboundedSender<Update>,
+) {
+    let mut files: BTreeMap<PathBuf, FileState> = BTreeMap::new();
+    let mut last_full_read: Option<Instant> = None;
+    let mut first = true;
+    loop {
+        let full = last_full_read.is_none_or(|at| at.elapsed() >= config.refresh_interval);
+        if full {
+            last_full_read = Some(Instant::now());
+        }
+        let (changed, list_error) = refresh_files(&config, &mut files, full);
+        if changed || first {
+            first = false;
+            let mut groups = Vec::new();
+            let mut errors: Vec<String> = list_error.into_iter().collect();
+            for (path, state) in &files {
+                groups.extend(state.groups.iter().cloned());
+                if let Some(error) = &state.error {
+                    errors.push(format!("{}: {error}", path.display()));
+                }
+            }
+            let update = Update {
+                job: job.clone(),
+                provider,
+                groups,
+                error: (!errors.is_empty()).then(|| errors.join("; ")),
+            };
+            if updates.send(update).is_err() {
+                return;
+            }
+        }
+        tokio::time::sleep(FILE_CHECK_INTERVAL.min(config.refresh_interval)).await;
+    }
+}
+
+/// Reads the files that changed (all of them when `full`), forgets those gone; whether
+/// anything changed, and why the file list could not be read.
+fn refresh_files(
+    config: &FileSdConfig,
+    files: &mut BTreeMap<PathBuf, FileState>,
+    full: bool,
+) -> (bool, Option<String>) {
+    let mut present = Vec::new();
+    let mut list_error = None;
+    for pattern in &config.files {
+        match expand(pattern) {
+            Ok(paths) => present.extend(paths),
+            Err(error) => list_error = Some(error),
+        }
+    }
+    let before = files.len();
+    files.retain(|path, _| present.contains(path));
+    let mut changed = files.len() != before;
+    for path in present {
+        let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+        let known = files.get(&path).map(|state| state.modified);
+        if !full && known.is_some_and(|known| known == modified) {
+            continue;
+        }
+        let result = read_groups_file(&path);
+        let state = files.entry(path.clone()).or_insert(FileState {
+            modified: None,
+            groups: Vec::new(),
+            error: None,
+        });
+        state.modified = modified;
+        match result {
+            Ok(groups) => {
+                changed |= state.groups != groups || state.error.is_some();
+                state.groups = groups;
+                state.error = None;
+            }
+            Err(error) => {
+                changed |= state.error.as_ref() != Some(&error);
+                tracing::warn!(file = %path.display(), %error, "file_sd: keeping the file's last good targets");
+                state.error = Some(error);
+            }
+        }
+    }
+    (changed, list_error)
+}
+
+/// The files a `files` entry names: itself, or those its `*` in the last element matches.
+fn expand(pattern: &Path) -> Result<Vec<PathBuf>, String> {
+    let name = pattern
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    if !name.contains('*') {
+        return Ok(if pattern.exists() {
+            vec![pattern.to_owned()]
+        } else {
+            Vec::new()
+        });
+    }
+    let dir = pattern.parent().unwrap_or_else(|| Path::new("."));
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        // A directory that does not exist yet holds no targets, as for Prometheus.
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(error) => return Err(format!("listing {}: {error}", dir.display())),
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .filter(|entry| {
+            entry
+                .file_name()
+                .to_str()
+                .is_some_and(|candidate| glob_matches(name, candidate))
+        })
+        .map(|entry| entry.path())
+        .collect();
+    paths.sort();
+    Ok(paths)
+}
+
+/// Whether `name` matches `pattern`, whose only special character is `*` (any run of
+/// characters), as file_sd patterns are used.
+fn glob_matches(pattern: &str, name: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    let (first, rest) = parts.split_first().unwrap_or((&"", &[]));
+    let Some(mut remaining) = name.strip_prefix(first) else {
+        return false;
+    };
+    let Some((last, middle)) = rest.split_last() else {
+        return remaining.is_empty();
+    };
+    for part in middle {
+        match remaining.find(part) {
+            Some(at) => remaining = &remaining[at + part.len()..],
+            None => return false,
+        }
+    }
+    remaining.len() >= last.len() && remaining.ends_with(last)
+}
+
+/// One file's groups, each with `__meta_filepath`; JSON or YAML by extension.
+fn read_groups_file(path: &Path) -> Result<Vec<TargetGroup>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    let is_json = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    let mut groups: Vec<TargetGroup> = if is_json {
+        serde_json::from_str(&text).map_err(|e| e.to_string())?
+    } else if text.trim().is_empty() {
+        Vec::new()
+    } else {
+        serde_saphyr::from_str::<Option<Vec<TargetGroup>>>(&text)
+            .map_err(|e| e.to_string())?
+            .unwrap_or_default()
+    };
+    let file = path.display().to_string();
+    for group in &mut groups {
+        check_group(group)?;
+        group.labels.insert("__meta_filepath".into(), file.clone());
+    }
+    Ok(groups)
+}
+
+/// Prometheus refuses a group with an invalid label name; so does this.
+fn check_group(group: &TargetGroup) -> Result<(), String> {
+    for name in group.labels.keys() {
+        let valid = !name.is_empty()
+            && name.bytes().enumerate().all(|(i, b)| {
+                b == b'_' || b.is_ascii_alphabetic() || (i > 0 && b.is_ascii_digit())
+            });
+        if !valid {
+            return Err(format!("{name:?} is not a valid label name"));
+        }
+    }
+    Ok(())
+}
+
+async fn poll_http(
+    job: String,
+    provider: usize,
+    config: HttpSdConfig,
+    client: web::Client,
+    updates: mpsc::UnboundedSender<Update>,
+) {
+    let mut groups = Vec::new();
+    loop {
+        let error = match fetch_http(&client, &config.url).await {
+            Ok(fresh) => {
+                groups = fresh;
+                None
+            }
+            Err(error) => {
+                tracing::warn!(url = %config.url, %error, "http_sd: keeping the last good targets");
+                Some(error)
+            }
+        };
+        let update = Update {
+            job: job.clone(),
+            provider,
+            groups: groups.clone(),
+            error,
+        };
+        if updates.send(update).is_err() {
+            return;
+        }
+        tokio::time::sleep(config.refresh_interval).await;
+    }
+}
+
+/// One http_sd answer's groups, each with `__meta_url`.
+async fn fetch_http(client: &web::Client, url: &str) -> Result<Vec<TargetGroup>, String> {
+    let response = client
+        .get(url)
+        .header(http::header::ACCEPT, "application/json")
+        .timeout(HTTP_SD_TIMEOUT)
+        .max_body_bytes(HTTP_SD_MAX_BYTES)
+        .send()
+        .await
+        .map_err(|e| web::error_chain(&e))?;
+    if response.status != http::StatusCode::OK {
+        return Err(format!("server returned HTTP status {}", response.status));
+    }
+    let content_type = response
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !content_type.starts_with("application/json") {
+        return Err(format!("unsupported content type {content_type:?}"));
+    }
+    let mut groups: Vec<TargetGroup> =
+        serde_json::from_slice(&response.body).map_err(|e| e.to_string())?;
+    for group in &mut groups {
+        check_group(group)?;
+        group.labels.insert("__meta_url".into(), url.to_owned());
+    }
+    Ok(groups)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn star_matches_any_run() {
+        assert!(glob_matches("*.json", "a.json"));
+        assert!(glob_matches("ecs-*.json", "ecs-1.json"));
+        assert!(!glob_matches("ecs-*.json", "ecs-1.json.state"));
+        assert!(!glob_matches("*.json", "a.yml"));
+        assert!(glob_matches("a*b*c", "abc"));
+        assert!(!glob_matches("a*a", "a"));
+    }
+
+    #[test]
+    fn files_are_read_as_json_or_yaml_and_bad_labels_refused() {
+        let dir = std::env::temp_dir().join(format!("agent-file-sd-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let json = dir.join("a.json");
+        std::fs::write(&json, r#"[{"targets":["h:1"],"labels":{"team":"x"}}]"#).unwrap();
+        let groups = read_groups_file(&json).unwrap();
+        assert_eq!(groups[0].targets, ["h:1"]);
+        assert_eq!(
+            groups[0].labels.get("__meta_filepath").map(String::as_str),
+            Some(json.to_str().unwrap())
+        );
+        let yaml = dir.join("b.yml");
+        std::fs::write(&yaml, "- targets: ['h:2']\n").unwrap();
+        assert_eq!(read_groups_file(&yaml).unwrap()[0].targets, ["h:2"]);
+        std::fs::write(&json, r#"[{"targets":["h:1"],"labels":{"1x":"x"}}]"#).unwrap();
+        assert!(
+            read_groups_file(&json)
+                .unwrap_err()
+                .contains("not a valid label name")
+        );
+        let listed = expand(&dir.join("*.json")).unwrap();
+        assert_eq!(listed, [json]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

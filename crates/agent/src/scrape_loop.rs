@@ -1,0 +1,223 @@
+//! One target's scrape loop: a scrape every interval, at a phase of its own within the
+//! interval (so targets of one job spread out rather than fire together), its samples, stale
+//! markers and report series appended to every remote's queue, and its state kept for the
+//! status page and the self-metrics.
+
+use crate::remotes::Remote;
+use crate::scrape::{Sample, ScrapeSettings, scrape};
+use crate::staleness::SeriesTracker;
+use crate::status::{Health, JobCounters, TargetStatus};
+use crate::targets::Target;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::sync::{RwLock, oneshot};
+use tokio::task::JoinHandle;
+
+/// Why a loop stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// The target is gone: its series end with stale markers.
+    TargetGone,
+    /// The loop is replaced (new settings) or the agent stops: its series go on.
+    Quietly,
+}
+
+/// A running loop.
+pub struct LoopHandle {
+    stop: oneshot::Sender<Stop>,
+    task: JoinHandle<SeriesTracker>,
+    /// The loop's target and job settings, to tell whether an update changes them.
+    pub fingerprint: String,
+    /// What the status page shows.
+    pub status: Arc<TargetStatus>,
+}
+
+impl LoopHandle {
+    /// Stops the loop and returns what it knew of its series.
+    pub async fn stop(self, why: Stop) -> SeriesTracker {
+        let _ = self.stop.send(why);
+        self.task.await.unwrap_or_default()
+    }
+}
+
+/// Everything one loop needs.
+pub struct LoopContext {
+    /// The job's client (its TLS settings).
+    pub client: web::Client,
+    /// The job's scrape settings.
+    pub settings: Arc<ScrapeSettings>,
+    /// The target.
+    pub target: Target,
+    /// Where samples go.
+    pub remotes: Arc<RwLock<Vec<Remote>>>,
+    /// The job's counters.
+    pub counters: Arc<JobCounters>,
+    /// What the loop knows of its series from a previous loop of the same target.
+    pub tracker: SeriesTracker,
+    /// What the status page shows, kept from a previous loop of the same target.
+    pub status: Arc<TargetStatus>,
+}
+
+/// Starts the loop.
+pub fn start(context: LoopContext, fingerprint: String) -> LoopHandle {
+    let (stop, stopped) = oneshot::channel();
+    let status = Arc::clone(&context.status);
+    let task = tokio::spawn(run(context, stopped));
+    LoopHandle {
+        stop,
+        task,
+        fingerprint,
+        status,
+    }
+}
+
+/// The delay before the first scrape: the target's phase (a hash of its URL and labels)
+/// within the interval, counted from the last multiple of the interval since the epoch.
+fn first_delay(target: &Target, now_ms: i64) -> Duration {
+    let interval = target.interval.as_millis().max(1) as u64;
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut feed = |bytes: &[u8]| {
+        for &byte in bytes {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    feed(target.url.as_bytes());
+    for (name, value) in target.labels.iter() {
+        feed(name.as_bytes());
+        feed(value.as_bytes());
+    }
+    let phase = hash % interval;
+    let now_in_interval = (now_ms.max(0) as u64) % interval;
+    Duration::from_millis((phase + interval - now_in_interval) % interval)
+}
+
+async fn run(mut context: LoopContext, mut stopped: oneshot::Receiver<Stop>) -> SeriesTracker {
+    let interval = context.target.interval;
+    let start = tokio::time::Instant::now() + first_delay(&context.target, timestamps::now_ms());
+    let mut ticker = tokio::time::interval_at(start, interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            why = &mut stopped => {
+                if why.unwrap_or(Stop::Quietly) == Stop::TargetGone {
+                    end(&mut context).await;
+                }
+                return context.tracker;
+            }
+            _ = ticker.tick() => {}
+        }
+        let now_ms = timestamps::now_ms();
+        let scraping = scrape(
+            &context.client,
+            &context.target.url,
+            &context.target.labels,
+            &context.settings,
+            now_ms,
+        );
+        let outcome = tokio::select! {
+            why = &mut stopped => {
+                if why.unwrap_or(Stop::Quietly) == Stop::TargetGone {
+                    end(&mut context).await;
+                }
+                return context.tracker;
+            }
+            outcome = scraping => outcome,
+        };
+        // Series with their own timestamps are not tracked for staleness, as in Prometheus:
+        // their exporter says when they were true, not the scrape.
+        let tracked: Vec<Sample> = outcome
+            .samples
+            .iter()
+            .filter(|s| s.timestamp_ms == now_ms)
+            .cloned()
+            .collect();
+        let (markers, added) = context.tracker.observe(&tracked, &outcome.report, now_ms);
+        let mut batch = outcome.samples;
+        let scraped = batch.len() as u64;
+        batch.extend(markers);
+        batch.extend(outcome.report);
+        let mut series_added = context.target.labels.clone();
+        series_added.set("__name__", "scrape_series_added");
+        batch.push(Sample {
+            labels: series_added.into_vec(),
+            value: added as f64,
+            timestamp_ms: now_ms,
+        });
+        append(&context, &batch).await;
+        let counters = &context.counters;
+        match &outcome.error {
+            None => counters.scrapes_succeeded.fetch_add(1, Ordering::Relaxed),
+            Some(error) => {
+                tracing::debug!(url = %context.target.url, %error, "scrape failed");
+                counters.scrapes_failed.fetch_add(1, Ordering::Relaxed)
+            }
+        };
+        counters
+            .samples_scraped
+            .fetch_add(scraped, Ordering::Relaxed);
+        context.status.record(
+            if outcome.error.is_none() {
+                Health::Up
+            } else {
+                Health::Down
+            },
+            outcome.error,
+            now_ms,
+            outcome.duration,
+            scraped,
+        );
+    }
+}
+
+/// The target went away: a stale marker for each of its series.
+async fn end(context: &mut LoopContext) {
+    let markers = context.tracker.end(timestamps::now_ms());
+    append(context, &markers).await;
+}
+
+async fn append(context: &LoopContext, samples: &[Sample]) {
+    if samples.is_empty() {
+        return;
+    }
+    for remote in context.remotes.read().await.iter() {
+        if let Err(error) = remote.append(samples) {
+            context
+                .counters
+                .append_failures
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::error!(remote = %remote.name, error = %web::error_chain(&error), samples = samples.len(), "appending to the queue failed; samples lost");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use relabel::Labels;
+
+    #[test]
+    fn each_target_has_a_stable_phase_within_its_interval() {
+        let target = |url: &str| Target {
+            labels: Labels::from_pairs([("job", "a")]),
+            discovered: Labels::new(),
+            url: url.to_owned(),
+            interval: Duration::from_secs(10),
+            timeout: Duration::from_secs(5),
+        };
+        let a = target("http://a:1/metrics");
+        let delay = first_delay(&a, 1_000_000);
+        assert!(delay < Duration::from_secs(10));
+        // A second later, the same phase is a second closer (or just passed).
+        let later = first_delay(&a, 1_001_000);
+        assert_eq!(
+            (delay.as_millis() + 10_000 - 1000) % 10_000,
+            later.as_millis()
+        );
+        let phases: std::collections::BTreeSet<u128> = (0..20)
+            .map(|i| first_delay(&target(&format!("http://h{i}:1/metrics")), 0).as_millis())
+            .collect();
+        assert!(phases.len() > 15, "{phases:?}");
+    }
+}
