@@ -404,3 +404,418 @@ remote_write:
         served as usize
     );
 }
+
+/// What a fault proxy does with a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Fault {
+    /// Forward it to the receiver and relay the answer.
+    Pass,
+    /// Answer 500.
+    ServerError,
+    /// Answer 429 with `Retry-After: 1`.
+    TooManyRequests,
+    /// Answer 400.
+    BadRequest,
+    /// Close the port: connections are refused.
+    Refuse,
+}
+
+impl Fault {
+    fn from_u8(value: u8) -> Fault {
+        [
+            Fault::Pass,
+            Fault::ServerError,
+            Fault::TooManyRequests,
+            Fault::BadRequest,
+            Fault::Refuse,
+        ][usize::from(value)]
+    }
+}
+
+/// A request the proxy saw and how it was answered.
+struct Seen {
+    fault: Fault,
+    body: Vec<u8>,
+}
+
+/// A proxy in front of a receiver that fails on command.
+struct FaultProxy {
+    url: String,
+    fault: Arc<AtomicU8>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl FaultProxy {
+    fn set(&self, fault: Fault) {
+        self.fault.store(fault as u8, Ordering::SeqCst);
+    }
+}
+
+fn fault_proxy(upstream: &str) -> FaultProxy {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let fault = Arc::new(AtomicU8::new(Fault::Pass as u8));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let upstream = upstream.trim_start_matches("http://").to_owned();
+    let (mode, log) = (Arc::clone(&fault), Arc::clone(&seen));
+    std::thread::spawn(move || {
+        let mut listener = Some(listener);
+        loop {
+            let current = Fault::from_u8(mode.load(Ordering::SeqCst));
+            if current == Fault::Refuse {
+                listener = None;
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+            let bound = listener.get_or_insert_with(|| {
+                loop {
+                    if let Ok(bound) = TcpListener::bind(address) {
+                        break bound;
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            });
+            bound.set_nonblocking(true).unwrap();
+            match bound.accept() {
+                Ok((stream, _)) => {
+                    let (upstream, log) = (upstream.clone(), Arc::clone(&log));
+                    std::thread::spawn(move || answer(stream, current, &upstream, &log));
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(10)),
+            }
+        }
+    });
+    FaultProxy {
+        url: format!("http://{address}/api/v1/write"),
+        fault,
+        seen,
+    }
+}
+
+fn answer(mut stream: TcpStream, fault: Fault, upstream: &str, log: &Mutex<Vec<Seen>>) {
+    use std::io::Read as _;
+    stream.set_nonblocking(false).unwrap();
+    let Some(request) = read_http_request(&stream) else {
+        return;
+    };
+    let canned = |status: &str, extra: &str| {
+        format!("HTTP/1.1 {status}\r\n{extra}content-length: 0\r\nconnection: close\r\n\r\n")
+    };
+    let reply = match fault {
+        Fault::Pass => {
+            let mut to = TcpStream::connect(upstream).unwrap();
+            let mut head = format!(
+                "{} {} HTTP/1.1\r\nhost: {upstream}\r\nconnection: close\r\ncontent-length: {}\r\n",
+                request.method,
+                request.target,
+                request.body.len()
+            );
+            for name in [
+                "content-type",
+                "content-encoding",
+                "x-prometheus-remote-write-version",
+            ] {
+                if let Some(value) = request.header(name) {
+                    head.push_str(&format!("{name}: {value}\r\n"));
+                }
+            }
+            head.push_str("\r\n");
+            to.write_all(head.as_bytes()).unwrap();
+            to.write_all(&request.body).unwrap();
+            let mut reply = Vec::new();
+            let _ = to.read_to_end(&mut reply);
+            reply
+        }
+        Fault::ServerError => canned("500 Internal Server Error", "").into_bytes(),
+        Fault::TooManyRequests => {
+            canned("429 Too Many Requests", "retry-after: 1\r\n").into_bytes()
+        }
+        Fault::BadRequest | Fault::Refuse => canned("400 Bad Request", "").into_bytes(),
+    };
+    log.lock().unwrap().push(Seen {
+        fault,
+        body: request.body,
+    });
+    let _ = stream.write_all(&reply);
+}
+
+/// The values of `agent_test_scrapes_total` in a remote-write body, and its sample count.
+fn decode(body: &[u8]) -> (Vec<f64>, usize) {
+    let request =
+        remote_write::WriteRequest::decode(&remote_write::decompress(body).unwrap()).unwrap();
+    let mut values = Vec::new();
+    let mut samples = 0;
+    for series in &request.timeseries {
+        samples += series.samples.len();
+        if series.labels.get("__name__") == Some("agent_test_scrapes_total") {
+            values.extend(series.samples.iter().map(|(_, v)| *v));
+        }
+    }
+    (values, samples)
+}
+
+/// Resident memory of a process now and at its peak, in bytes.
+fn memory_of(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+            .map_or(0, |kib: u64| kib * 1024)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// A counting target with `filler` more series, all worth the scrape's number.
+fn target_with_filler(filler: usize) -> CountingTarget {
+    counting_target(move |n| {
+        let mut body = format!("agent_test_scrapes_total {n}\n");
+        for i in 0..filler {
+            body.push_str(&format!("agent_test_filler{{i=\"{i}\"}} {n}\n"));
+        }
+        body
+    })
+}
+
+fn fault_config(dir: &Path, target: &CountingTarget, url: &str) -> PathBuf {
+    let config = dir.join("agent.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: app\n    static_configs: [{{targets: ['{}']}}]\n\
+             remote_write:\n  - url: {url}\n    name: receiver\n    queue_config: {{batch_send_deadline: 1s, min_backoff: 100ms, max_backoff: 1s}}\n",
+            target.address
+        ),
+    )
+    .unwrap();
+    config
+}
+
+async fn received_scrape_values(base: &str) -> Vec<f64> {
+    raw_samples(base, "agent_test_scrapes_total")
+        .await
+        .values()
+        .flatten()
+        .map(|(_, v)| *v)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_errors_a_minute_of_refusals_and_a_sigkill_every_sample_arrives_but_those_refused_with_400()
+ {
+    let dir = temp_dir("faults");
+    let (_prometheus, prometheus) = prometheus_receiver(&dir).await;
+    let proxy = fault_proxy(&prometheus);
+    // 5,000 series a second: the queue grows by megabytes during the outage.
+    let target = target_with_filler(5000);
+    let config = fault_config(&dir, &target, &proxy.url);
+    let (mut first, agent) = start_agent(&dir, &config, &[]).await;
+    let remote = "{remote=\"receiver\"";
+    let wait_scrapes = async |count: u64| {
+        let until = target.served.load(Ordering::SeqCst) + count;
+        wait_for("scrapes", Duration::from_secs(30), async || {
+            (target.served.load(Ordering::SeqCst) >= until).then_some(())
+        })
+        .await;
+    };
+    wait_scrapes(3).await;
+    for fault in [Fault::ServerError, Fault::TooManyRequests] {
+        proxy.set(fault);
+        wait_scrapes(4).await;
+    }
+    proxy.set(Fault::BadRequest);
+    wait_for(
+        "a scrape count answered 400",
+        Duration::from_secs(20),
+        async || {
+            let seen = proxy.seen.lock().unwrap();
+            seen.iter()
+                .any(|s| s.fault == Fault::BadRequest && !decode(&s.body).0.is_empty())
+                .then_some(())
+        },
+    )
+    .await;
+    // The receiver takes everything again until the agent has caught up, so that the
+    // outage below starts with nothing in flight: a crash re-sends the chunk it was sending
+    // (up to max_samples_per_send × shards samples), batches already answered included.
+    proxy.set(Fault::Pass);
+    let appended = format!("ecs_prom_agent_remote_samples_appended_total{remote}}}");
+    let sent = format!("ecs_prom_agent_remote_samples_sent_total{remote}}}");
+    let rejected =
+        format!("ecs_prom_agent_remote_samples_dropped_total{remote},reason=\"rejected\"}}");
+    wait_for(
+        "the agent to catch up",
+        Duration::from_secs(30),
+        async || {
+            let done = agent_metric(&agent, &sent).await + agent_metric(&agent, &rejected).await;
+            (done == agent_metric(&agent, &appended).await).then_some(())
+        },
+    )
+    .await;
+    proxy.set(Fault::Refuse);
+    // What the receiver refused with 400: dropped, counted, never sent again.
+    let refused_bodies: Vec<Vec<u8>> = proxy
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|s| s.fault == Fault::BadRequest)
+        .map(|s| s.body.clone())
+        .collect();
+    let mut refused_values = BTreeSet::new();
+    let mut refused_samples = 0;
+    for body in &refused_bodies {
+        let (values, samples) = decode(body);
+        refused_values.extend(values.into_iter().map(|v| v as u64));
+        refused_samples += samples;
+    }
+    let counted = agent_metric(&agent, &rejected).await;
+    assert_eq!(
+        counted, refused_samples as f64,
+        "rejected samples counted exactly"
+    );
+
+    // Half a minute of refused connections, then the agent is killed right after a scrape...
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    wait_scrapes(1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (_, first_peak) = memory_of(first.0.id());
+    first.0.kill().unwrap();
+    first.0.wait().unwrap();
+    // ...and restarted on the same storage, for another half minute of refusals.
+    let (second, agent) = start_agent(&dir, &config, &[]).await;
+    let queue_bytes = format!("ecs_prom_agent_queue_bytes{remote}}}");
+    // Measured once the agent has settled (its first scrapes allocate what every later one
+    // reuses), then at the end of the outage.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let (rss_before, _) = memory_of(second.0.id());
+    let queue_before = agent_metric(&agent, &queue_bytes).await;
+    tokio::time::sleep(Duration::from_secs(22)).await;
+    let (rss_after, second_peak) = memory_of(second.0.id());
+    let queue_after = agent_metric(&agent, &queue_bytes).await;
+    let outage_end = target.served.load(Ordering::SeqCst);
+    proxy.set(Fault::Pass);
+
+    let expected: Vec<f64> = (1..=outage_end)
+        .filter(|n| !refused_values.contains(n))
+        .map(|n| n as f64)
+        .collect();
+    let received = wait_for(
+        "every sample of the outage at the receiver",
+        Duration::from_secs(60),
+        async || {
+            let values = received_scrape_values(&prometheus).await;
+            let upto: Vec<f64> = values
+                .iter()
+                .copied()
+                .filter(|v| *v <= outage_end as f64)
+                .collect();
+            (upto.len() >= expected.len()).then_some(upto)
+        },
+    )
+    .await;
+    assert_eq!(
+        received, expected,
+        "every scrape but those refused with 400, once, in order"
+    );
+    assert!(!refused_values.is_empty());
+    // A body refused with 400 was not sent again.
+    let seen = proxy.seen.lock().unwrap();
+    for body in &refused_bodies {
+        // Retried through 500s and 429s, it may have been; never after its 400.
+        let sent: Vec<Fault> = seen
+            .iter()
+            .filter(|s| &s.body == body)
+            .map(|s| s.fault)
+            .collect();
+        assert_eq!(
+            sent.last(),
+            Some(&Fault::BadRequest),
+            "a 400 was retried: {sent:?}"
+        );
+        assert_eq!(
+            sent.iter().filter(|f| **f == Fault::BadRequest).count(),
+            1,
+            "{sent:?}"
+        );
+    }
+    for fault in [Fault::ServerError, Fault::TooManyRequests] {
+        assert!(
+            seen.iter().any(|s| s.fault == fault),
+            "no request met {fault:?}"
+        );
+    }
+    drop(seen);
+    // Memory stays put while the queue on disk grows.
+    let queue_growth = queue_after - queue_before;
+    let rss_growth = rss_after.saturating_sub(rss_before) as f64;
+    eprintln!(
+        "queue {queue_before} -> {queue_after} bytes; resident {rss_before} -> {rss_after} bytes; peaks {first_peak} and {second_peak}"
+    );
+    assert!(
+        queue_growth > 500_000.0,
+        "the queue grew by {queue_growth} bytes only"
+    );
+    assert!(
+        rss_growth < queue_growth / 2.0,
+        "resident memory grew by {rss_growth} bytes while the queue grew by {queue_growth}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_outage_against_a_small_disk_bound_drops_the_oldest_samples_and_counts_them_exactly()
+{
+    let dir = temp_dir("disk-bound");
+    let (_prometheus, prometheus) = prometheus_receiver(&dir).await;
+    let proxy = fault_proxy(&prometheus);
+    // 200 series plus the scrape count and 5 report series: 206 samples per scrape.
+    let target = target_with_filler(200);
+    let per_scrape = 206.0;
+    let config = fault_config(&dir, &target, &proxy.url);
+    let (_agent, agent) = start_agent(&dir, &config, &["--storage.max-bytes=64KB"]).await;
+    let remote = "{remote=\"receiver\"";
+    let served = || target.served.load(Ordering::SeqCst);
+    wait_for("3 scrapes", Duration::from_secs(20), async || {
+        (served() >= 3).then_some(())
+    })
+    .await;
+    proxy.set(Fault::Refuse);
+    let dropped_series =
+        format!("ecs_prom_agent_remote_samples_dropped_total{remote},reason=\"queue_full\"}}");
+    wait_for(
+        "the queue to overflow",
+        Duration::from_secs(60),
+        async || (agent_metric(&agent, &dropped_series).await >= 4.0 * per_scrape).then_some(()),
+    )
+    .await;
+    let outage_end = served();
+    proxy.set(Fault::Pass);
+    let received = wait_for("the rest delivered", Duration::from_secs(60), async || {
+        let values = received_scrape_values(&prometheus).await;
+        values.contains(&(outage_end as f64)).then_some(values)
+    })
+    .await;
+    let dropped = agent_metric(&agent, &dropped_series).await;
+    let missing: Vec<u64> = (1..=outage_end)
+        .filter(|n| !received.contains(&(*n as f64)))
+        .collect();
+    assert!(!missing.is_empty());
+    // Whole scrapes were dropped, the oldest of the outage: one run of consecutive scrapes,
+    // after which everything arrived.
+    assert_eq!(
+        missing,
+        (missing[0]..=missing[missing.len() - 1]).collect::<Vec<_>>(),
+        "the dropped scrapes are one run"
+    );
+    assert!(missing[0] > 1, "samples sent before the outage arrived");
+    assert_eq!(
+        dropped,
+        missing.len() as f64 * per_scrape,
+        "dropped samples counted exactly: {} scrapes missing",
+        missing.len()
+    );
+    let on_disk = agent_metric(&agent, &format!("ecs_prom_agent_queue_bytes{remote}}}")).await;
+    assert!(on_disk <= 64.0 * 1024.0, "the queue holds {on_disk} bytes");
+}
