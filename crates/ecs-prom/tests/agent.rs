@@ -294,6 +294,23 @@ remote_write:
     )
     .unwrap();
     let (_agent, agent) = start_agent(&dir, &config, &[]).await;
+    // Every self-metric the agent serves is in its reference.
+    let reference =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/agent.md"))
+            .unwrap();
+    let (_, metrics) = http_get(&format!("{agent}/metrics")).await;
+    let families: Vec<&str> = metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.split(' ').next())
+        .filter(|name| name.starts_with("ecs_prom_"))
+        .collect();
+    assert!(families.len() >= 20, "{families:?}");
+    for family in families {
+        assert!(
+            reference.contains(&format!("`{family}`")),
+            "docs/agent.md lacks {family}"
+        );
+    }
     wait_for("5 scrapes", Duration::from_secs(20), async || {
         (target.served.load(Ordering::SeqCst) >= 5).then_some(())
     })
@@ -818,4 +835,245 @@ async fn a_long_outage_against_a_small_disk_bound_drops_the_oldest_samples_and_c
     );
     let on_disk = agent_metric(&agent, &format!("ecs_prom_agent_queue_bytes{remote}}}")).await;
     assert!(on_disk <= 64.0 * 1024.0, "the queue holds {on_disk} bytes");
+}
+
+/// A server answering `/case/<name>` with the body `cases` holds for that name, with its
+/// content type.
+fn case_server(cases: BTreeMap<String, (&'static str, String)>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let cases = Arc::new(cases);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let cases = Arc::clone(&cases);
+            std::thread::spawn(move || {
+                let Some(request) = read_http_request(&stream) else {
+                    return;
+                };
+                let name = request.target.trim_start_matches("/case/");
+                let name = name.split('?').next().unwrap_or_default();
+                let reply = match cases.get(name) {
+                    Some((content_type, body)) => format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    ),
+                    None => {
+                        "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                            .to_owned()
+                    }
+                };
+                let _ = stream.write_all(reply.as_bytes());
+            });
+        }
+    });
+    address
+}
+
+/// The expositions both scrape: every OpenMetrics parser case Prometheus 2.42 accepts (as it
+/// recorded them), and text-format bodies with what the text format allows.
+fn differential_cases() -> BTreeMap<String, (&'static str, String)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/openmetrics-parsers");
+    let verdicts: Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("prometheus-2.42-verdicts.json")).unwrap(),
+    )
+    .unwrap();
+    let mut cases = BTreeMap::new();
+    for (name, verdict) in verdicts["cases"].as_object().unwrap() {
+        if verdict["accepted"].as_bool() == Some(true) {
+            let body = std::fs::read_to_string(root.join(name).join("metrics")).unwrap();
+            cases.insert(
+                name.clone(),
+                (
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    body,
+                ),
+            );
+        }
+    }
+    let text = "text/plain; version=0.0.4; charset=utf-8";
+    cases.insert(
+        "text_labels".to_owned(),
+        (
+            text,
+            "# HELP t_total A counter\n# TYPE t_total counter\nt_total{job=\"inner\",instance=\"x\",exported_job=\"e\",path=\"a\\\\b\\\"c\\nd\"} 1.5 1520879607789\n\
+             t_total{path=\"\"} -0\n# TYPE g gauge\ng NaN\ng{a=\"1\"} +Inf\ng{a=\"2\"} -Inf\ng{a=\"3\"} 1e-300\n"
+                .to_owned(),
+        ),
+    );
+    cases.insert(
+        "text_histogram".to_owned(),
+        (
+            text,
+            "# TYPE h histogram\nh_bucket{le=\"0.1\"} 1\nh_bucket{le=\"1\"} 3\nh_bucket{le=\"+Inf\"} 4\nh_sum 2.5\nh_count 4\n\
+             # TYPE s summary\ns{quantile=\"0.5\"} 0.2\ns_sum 1\ns_count 5\nuntyped_metric 7\n"
+                .to_owned(),
+        ),
+    );
+    cases
+}
+
+/// Every series of `job` an instant query returns now, split by whether the agent wrote it
+/// (`via="agent"`), as label set (without `via`) to value text.
+async fn latest_by_source(
+    base: &str,
+    job: &str,
+) -> (
+    BTreeMap<BTreeMap<String, String>, String>,
+    BTreeMap<BTreeMap<String, String>, String>,
+) {
+    let selector = format!("{{job=\"{job}\",__name__!=\"scrape_duration_seconds\"}}");
+    let url = format!(
+        "{base}/api/v1/query?query={}",
+        aws_api_like_encode(&selector)
+    );
+    let (status, body) = http_get(&url).await;
+    assert_eq!(status, 200, "{body}");
+    let json: Value = serde_json::from_str(&body).unwrap();
+    let (mut prometheus, mut agent) = (BTreeMap::new(), BTreeMap::new());
+    for series in json["data"]["result"].as_array().unwrap() {
+        let mut labels = labels_of(&series["metric"]);
+        let value = series["value"][1].as_str().unwrap().to_owned();
+        if labels.remove("via").as_deref() == Some("agent") {
+            agent.insert(labels, value);
+        } else {
+            prometheus.insert(labels, value);
+        }
+    }
+    (prometheus, agent)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_expositions_give_the_same_samples_and_target_labels_as_prometheus() {
+    let dir = temp_dir("differential");
+    let cases = differential_cases();
+    let names: Vec<String> = cases.keys().cloned().collect();
+    // Relabeling drops the clashing-names cases, the rest are kept.
+    let dropped = names
+        .iter()
+        .filter(|n| n.starts_with("bad_clashing_names_"))
+        .count();
+    assert!(dropped > 0);
+    let server = case_server(cases);
+    // One job; each case a target of its own, its path set by relabeling, with the target
+    // label rules Prometheus applies (params, a default port, labelmap, hashmod, drop).
+    let mut groups = String::new();
+    for name in &names {
+        groups.push_str(&format!(
+            "      - targets: ['{server}']\n        labels: {{case: '{name}', __meta_kind: '{}'}}\n",
+            name.split('_').next().unwrap_or_default()
+        ));
+    }
+    let scrape = format!(
+        r#"global:
+  scrape_interval: 1s
+scrape_configs:
+  - job_name: cases
+    honor_timestamps: false
+    params:
+      module: [a, b]
+    static_configs:
+{groups}    relabel_configs:
+      - {{source_labels: [case], target_label: __metrics_path__, replacement: '/case/$1'}}
+      - {{source_labels: [case], target_label: __param_module}}
+      - {{regex: '__meta_(kind)', action: labelmap}}
+      - {{source_labels: [case], modulus: 4, target_label: shard, action: hashmod}}
+      - {{source_labels: [case], regex: 'bad_clashing_names_.*', action: drop}}
+"#
+    );
+    let prometheus_config = dir.join("prometheus.yml");
+    std::fs::write(&prometheus_config, &scrape).unwrap();
+    let address = format!("127.0.0.1:{}", free_port());
+    let base = format!("http://{address}");
+    let _prometheus = KillOnDrop(
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", prometheus_config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address={address}"))
+            .arg("--web.enable-remote-write-receiver")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus"),
+    );
+    wait_for("Prometheus ready", Duration::from_secs(20), async || {
+        ready(&base, "/-/ready").await.then_some(())
+    })
+    .await;
+    let agent_config = dir.join("agent.yml");
+    std::fs::write(
+        &agent_config,
+        scrape.replace(
+            "global:\n  scrape_interval: 1s\n",
+            "global:\n  scrape_interval: 1s\n  external_labels: {via: agent}\n",
+        ) + &format!(
+            "remote_write:\n  - url: {base}/api/v1/write\n    queue_config: {{batch_send_deadline: 1s}}\n"
+        ),
+    )
+    .unwrap();
+    let (_agent, agent) = start_agent(&dir, &agent_config, &[]).await;
+
+    // Both have scraped every kept target a few times.
+    let kept = names.len() - dropped;
+    wait_for(
+        "every target scraped by both",
+        Duration::from_secs(30),
+        async || {
+            let (prometheus, agent) = latest_by_source(&base, "cases").await;
+            let ups = |side: &BTreeMap<BTreeMap<String, String>, String>| {
+                side.keys().filter(|l| l["__name__"] == "up").count()
+            };
+            (ups(&prometheus) == kept && ups(&agent) == kept).then_some(())
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (theirs, ours) = latest_by_source(&base, "cases").await;
+    let mut differences = Vec::new();
+    for (labels, value) in &theirs {
+        match ours.get(labels) {
+            Some(v) if v == value => {}
+            Some(v) => differences.push(format!("{labels:?}: Prometheus {value}, agent {v}")),
+            None => differences.push(format!("{labels:?} = {value}: only Prometheus has it")),
+        }
+    }
+    for (labels, value) in &ours {
+        if !theirs.contains_key(labels) {
+            differences.push(format!("{labels:?} = {value}: only the agent has it"));
+        }
+    }
+    assert!(
+        differences.is_empty(),
+        "{} differences:\n{}",
+        differences.len(),
+        differences.join("\n")
+    );
+    // Not two empty sets: every accepted case is up in both, with its samples, the text
+    // bodies' clashing labels and histograms among them.
+    eprintln!("{} series compared", theirs.len());
+    assert!(theirs.len() > 500, "{} series", theirs.len());
+    for (name, label) in [("t_total", "exported_job"), ("h_bucket", "le"), ("g", "a")] {
+        assert!(
+            theirs
+                .keys()
+                .any(|l| l["__name__"] == name && l.contains_key(label)),
+            "no {name} with {label}"
+        );
+    }
+    let down: Vec<_> = theirs
+        .iter()
+        .filter(|(l, v)| l["__name__"] == "up" && v.as_str() != "1")
+        .collect();
+    assert!(down.is_empty(), "{down:?}");
+    // The same targets dropped by relabeling.
+    let (_, targets) = http_get(&format!("{base}/api/v1/targets?state=dropped")).await;
+    let targets: Value = serde_json::from_str(&targets).unwrap();
+    let dropped_by_prometheus = targets["data"]["droppedTargets"].as_array().unwrap().len();
+    let dropped_here =
+        agent_metric(&agent, "ecs_prom_agent_targets_dropped{job=\"cases\"}").await as usize;
+    assert_eq!(dropped_by_prometheus, dropped);
+    assert_eq!(dropped_here, dropped);
 }

@@ -203,6 +203,7 @@ fn the_docs_document_every_flag_of_every_component() {
         ("demo", "demo.md"),
         ("discovery", "discovery.md"),
         ("health", "exporter.md"),
+        ("agent", "agent.md"),
     ] {
         let reference = read(doc);
         let help = text(&run(&[component, "--help"]).stdout);
