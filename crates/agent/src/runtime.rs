@@ -378,10 +378,10 @@ async fn sync_job(job: &mut Job, remotes: &Arc<RwLock<Vec<Remote>>>) {
     let settings_fingerprint = format!("{:?}", job.config);
     let keys: Vec<String> = job.loops.keys().cloned().collect();
     for key in keys {
-        if !wanted.contains_key(&key) {
-            if let Some(handle) = job.loops.remove(&key) {
-                handle.stop(Stop::TargetGone).await;
-            }
+        if !wanted.contains_key(&key)
+            && let Some(handle) = job.loops.remove(&key)
+        {
+            handle.stop(Stop::TargetGone).await;
         }
     }
     for (key, target) in wanted {
