@@ -1,11 +1,11 @@
 //! The `remote_write` side: one durable queue per remote under `--storage.path` (its directory
 //! named after the remote, so a reload or a restart finds its samples again), what every
-//! scraped sample becomes on its way in (external labels, `write_relabel_configs`), and one
+//! scraped sample becomes on its way in (`write_relabel_configs`), and one
 //! sender per queue, restarted on the same queue when its configuration changes.
 
 use crate::config::{RemoteWriteConfig, SigV4Config};
-use crate::scrape::Sample;
 use relabel::{Labels as RelabelLabels, RelabelConfig};
+use remote_write::Sample;
 use remote_write::{Counters, Endpoint, Queue, QueueConfig, SenderConfig};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -54,7 +54,6 @@ pub struct Remote {
     pub directory: PathBuf,
     /// The queue.
     pub queue: Arc<Queue>,
-    external_labels: Vec<(String, String)>,
     write_relabel_configs: Vec<RelabelConfig>,
     /// What the sender was started with, to tell whether a reload changes it.
     fingerprint: String,
@@ -71,34 +70,30 @@ impl std::fmt::Debug for Remote {
 }
 
 impl Remote {
-    /// Appends what `samples` become for this remote; a failure is logged and counted by
-    /// the caller, as the samples cannot be kept anywhere else.
-    pub fn append(&self, samples: &[Sample]) -> Result<(), remote_write::Error> {
-        let mut converted = Vec::with_capacity(samples.len());
-        for sample in samples {
-            if let Some(labels) = self.labels_for(&sample.labels) {
-                converted.push(remote_write::Sample {
-                    labels,
-                    timestamp_ms: sample.timestamp_ms,
-                    value: sample.value,
-                });
-            }
+    /// Appends what `samples` become for this remote (after its `write_relabel_configs`); a
+    /// failure is logged and counted by the caller, as the samples cannot be kept anywhere
+    /// else.
+    pub fn append(&self, mut samples: Vec<Sample>) -> Result<(), remote_write::Error> {
+        if !self.write_relabel_configs.is_empty() {
+            samples.retain_mut(|sample| match self.relabeled(&sample.labels) {
+                Some(labels) => {
+                    sample.labels = labels;
+                    true
+                }
+                None => false,
+            });
         }
-        self.queue.append(&converted)
+        self.queue.append(&samples)
     }
 
-    /// A series' labels with the external labels it lacks and after
-    /// `write_relabel_configs`; `None` when relabeling drops it.
-    fn labels_for(&self, labels: &[(String, String)]) -> Option<remote_write::Labels> {
-        if self.external_labels.is_empty() && self.write_relabel_configs.is_empty() {
-            return remote_write::Labels::new(labels.iter().cloned()).ok();
-        }
-        let mut set = RelabelLabels::from_pairs(labels.iter().cloned());
-        for (name, value) in &self.external_labels {
-            if set.get(name).is_none() {
-                set.set(name, value);
-            }
-        }
+    /// A series' labels after `write_relabel_configs`; `None` when they drop it.
+    fn relabeled(&self, labels: &remote_write::Labels) -> Option<remote_write::Labels> {
+        let mut set = RelabelLabels::from_pairs(
+            labels
+                .as_slice()
+                .iter()
+                .map(|l| (l.name.as_str(), l.value.as_str())),
+        );
         if !relabel::process(&mut set, &self.write_relabel_configs) {
             return None;
         }
@@ -155,7 +150,6 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 pub async fn reconcile(
     current: Vec<Remote>,
     configs: &[RemoteWriteConfig],
-    external_labels: &BTreeMap<String, String>,
     storage: &StorageOptions,
 ) -> Result<Vec<Remote>, RemoteError> {
     let mut old: BTreeMap<PathBuf, Remote> = current
@@ -171,7 +165,7 @@ pub async fn reconcile(
             config.name.clone()
         };
         let directory = queue_directory(&storage.path, config);
-        let fingerprint = format!("{config:?} {external_labels:?} {per_queue}");
+        let fingerprint = format!("{config:?} {per_queue}");
         let queue = match old.remove(&directory) {
             Some(remote) if remote.fingerprint == fingerprint => {
                 next.push(remote);
@@ -218,10 +212,6 @@ pub async fn reconcile(
             url: config.url.clone(),
             directory,
             queue,
-            external_labels: external_labels
-                .iter()
-                .map(|(n, v)| (n.clone(), v.clone()))
-                .collect(),
             write_relabel_configs: config.write_relabel_configs.clone(),
             fingerprint,
             sender: Some((stop, task)),

@@ -7,9 +7,8 @@ use crate::ConfigError;
 use crate::config::{AgentConfig, ScrapeConfig};
 use crate::providers::{self, Update};
 use crate::remotes::{self, Remote, RemoteError, StorageOptions};
-use crate::scrape::ScrapeSettings;
+use crate::scrape::{ScrapeSettings, SeriesCache};
 use crate::scrape_loop::{self, LoopContext, LoopHandle, Stop};
-use crate::staleness::SeriesTracker;
 use crate::status::{JobCounters, TargetStatus};
 use crate::targets::{self, Outcome, TargetGroup};
 use crate::view::{JobView, RemoteView, View};
@@ -198,13 +197,8 @@ impl Agent {
         {
             let mut remotes = self.remotes.write().await;
             let current = std::mem::take(&mut *remotes);
-            *remotes = remotes::reconcile(
-                current,
-                &config.remote_write,
-                &config.global.external_labels,
-                &self.options.storage,
-            )
-            .await?;
+            *remotes =
+                remotes::reconcile(current, &config.remote_write, &self.options.storage).await?;
         }
         let gone: Vec<String> = self
             .jobs
@@ -232,6 +226,12 @@ impl Agent {
                 metric_relabel_configs: job_config.metric_relabel_configs.clone(),
                 strictness: self.options.strictness,
                 auth: job_config.http.clone(),
+                external_labels: config
+                    .global
+                    .external_labels
+                    .iter()
+                    .map(|(n, v)| (n.clone(), v.clone()))
+                    .collect(),
             });
             let counters = Arc::clone(self.counters.entry(name.clone()).or_default());
             let providers = providers::start(&job_config, &client, &self.updates);
@@ -389,17 +389,21 @@ async fn sync_job(job: &mut Job, remotes: &Arc<RwLock<Vec<Remote>>>) {
             "{settings_fingerprint} {:?}",
             (target.interval, target.timeout)
         );
-        let (tracker, status) = match job.loops.remove(&key) {
+        let (series, status) = match job.loops.remove(&key) {
             Some(handle) if handle.fingerprint == fingerprint => {
                 job.loops.insert(key, handle);
                 continue;
             }
             Some(handle) => {
                 let status = Arc::clone(&handle.status);
-                (handle.stop(Stop::Quietly).await, status)
+                let series = match handle.stop(Stop::Quietly).await {
+                    Some(series) => series.renewed(target.labels.clone()),
+                    None => SeriesCache::new(target.labels.clone()),
+                };
+                (series, status)
             }
             None => (
-                SeriesTracker::default(),
+                SeriesCache::new(target.labels.clone()),
                 Arc::new(TargetStatus::new(
                     target.labels.clone(),
                     target.discovered.clone(),
@@ -413,7 +417,7 @@ async fn sync_job(job: &mut Job, remotes: &Arc<RwLock<Vec<Remote>>>) {
             target,
             remotes: Arc::clone(remotes),
             counters: Arc::clone(&job.counters),
-            tracker,
+            series,
             status,
         };
         job.loops

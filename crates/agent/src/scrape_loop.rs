@@ -4,8 +4,7 @@
 //! status page and the self-metrics.
 
 use crate::remotes::Remote;
-use crate::scrape::{Sample, ScrapeSettings, scrape};
-use crate::staleness::SeriesTracker;
+use crate::scrape::{Sample, ScrapeSettings, SeriesCache};
 use crate::status::{Health, JobCounters, TargetStatus};
 use crate::targets::Target;
 use std::sync::Arc;
@@ -26,7 +25,7 @@ pub enum Stop {
 /// A running loop.
 pub struct LoopHandle {
     stop: oneshot::Sender<Stop>,
-    task: JoinHandle<SeriesTracker>,
+    task: JoinHandle<SeriesCache>,
     /// The loop's target and job settings, to tell whether an update changes them.
     pub fingerprint: String,
     /// What the status page shows.
@@ -34,10 +33,10 @@ pub struct LoopHandle {
 }
 
 impl LoopHandle {
-    /// Stops the loop and returns what it knew of its series.
-    pub async fn stop(self, why: Stop) -> SeriesTracker {
+    /// Stops the loop and returns what it knew of its series (nothing if it panicked).
+    pub async fn stop(self, why: Stop) -> Option<SeriesCache> {
         let _ = self.stop.send(why);
-        self.task.await.unwrap_or_default()
+        self.task.await.ok()
     }
 }
 
@@ -53,8 +52,8 @@ pub struct LoopContext {
     pub remotes: Arc<RwLock<Vec<Remote>>>,
     /// The job's counters.
     pub counters: Arc<JobCounters>,
-    /// What the loop knows of its series from a previous loop of the same target.
-    pub tracker: SeriesTracker,
+    /// The target's series, from a previous loop of the same target or new.
+    pub series: SeriesCache,
     /// What the status page shows, kept from a previous loop of the same target.
     pub status: Arc<TargetStatus>,
 }
@@ -93,7 +92,7 @@ fn first_delay(target: &Target, now_ms: i64) -> Duration {
     Duration::from_millis((phase + interval - now_in_interval) % interval)
 }
 
-async fn run(mut context: LoopContext, mut stopped: oneshot::Receiver<Stop>) -> SeriesTracker {
+async fn run(mut context: LoopContext, mut stopped: oneshot::Receiver<Stop>) -> SeriesCache {
     let interval = context.target.interval;
     let start = tokio::time::Instant::now() + first_delay(&context.target, timestamps::now_ms());
     let mut ticker = tokio::time::interval_at(start, interval);
@@ -104,15 +103,14 @@ async fn run(mut context: LoopContext, mut stopped: oneshot::Receiver<Stop>) -> 
                 if why.unwrap_or(Stop::Quietly) == Stop::TargetGone {
                     end(&mut context).await;
                 }
-                return context.tracker;
+                return context.series;
             }
             _ = ticker.tick() => {}
         }
         let now_ms = timestamps::now_ms();
-        let scraping = scrape(
+        let scraping = context.series.scrape(
             &context.client,
             &context.target.url,
-            &context.target.labels,
             &context.settings,
             now_ms,
         );
@@ -121,31 +119,15 @@ async fn run(mut context: LoopContext, mut stopped: oneshot::Receiver<Stop>) -> 
                 if why.unwrap_or(Stop::Quietly) == Stop::TargetGone {
                     end(&mut context).await;
                 }
-                return context.tracker;
+                return context.series;
             }
             outcome = scraping => outcome,
         };
-        // Series with their own timestamps are not tracked for staleness, as in Prometheus:
-        // their exporter says when they were true, not the scrape.
-        let tracked: Vec<Sample> = outcome
-            .samples
-            .iter()
-            .filter(|s| s.timestamp_ms == now_ms)
-            .cloned()
-            .collect();
-        let (markers, added) = context.tracker.observe(&tracked, &outcome.report, now_ms);
+        let scraped = outcome.samples.len() as u64;
         let mut batch = outcome.samples;
-        let scraped = batch.len() as u64;
-        batch.extend(markers);
+        batch.extend(outcome.stale_markers);
         batch.extend(outcome.report);
-        let mut series_added = context.target.labels.clone();
-        series_added.set("__name__", "scrape_series_added");
-        batch.push(Sample {
-            labels: series_added.into_vec(),
-            value: added as f64,
-            timestamp_ms: now_ms,
-        });
-        append(&context, &batch).await;
+        append(&context, batch).await;
         let counters = &context.counters;
         match &outcome.error {
             None => counters.scrapes_succeeded.fetch_add(1, Ordering::Relaxed),
@@ -173,21 +155,30 @@ async fn run(mut context: LoopContext, mut stopped: oneshot::Receiver<Stop>) -> 
 
 /// The target went away: a stale marker for each of its series.
 async fn end(context: &mut LoopContext) {
-    let markers = context.tracker.end(timestamps::now_ms());
-    append(context, &markers).await;
+    let markers = context.series.end(timestamps::now_ms());
+    append(context, markers).await;
 }
 
-async fn append(context: &LoopContext, samples: &[Sample]) {
+async fn append(context: &LoopContext, samples: Vec<Sample>) {
     if samples.is_empty() {
         return;
     }
-    for remote in context.remotes.read().await.iter() {
+    let remotes = context.remotes.read().await;
+    let count = samples.len();
+    // The last remote takes the samples; the others copy them (labels are shared).
+    let mut remaining = Some(samples);
+    for (index, remote) in remotes.iter().enumerate() {
+        let samples = if index + 1 == remotes.len() {
+            remaining.take().unwrap_or_default()
+        } else {
+            remaining.clone().unwrap_or_default()
+        };
         if let Err(error) = remote.append(samples) {
             context
                 .counters
                 .append_failures
                 .fetch_add(1, Ordering::Relaxed);
-            tracing::error!(remote = %remote.name, error = %web::error_chain(&error), samples = samples.len(), "appending to the queue failed; samples lost");
+            tracing::error!(remote = %remote.name, error = %web::error_chain(&error), samples = count, "appending to the queue failed; samples lost");
         }
     }
 }

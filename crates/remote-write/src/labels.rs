@@ -3,6 +3,7 @@
 //! (the stale marker is one particular NaN).
 
 use crate::error::Error;
+use std::sync::Arc;
 
 /// The bits of Prometheus' stale marker, a NaN no arithmetic produces.
 pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
@@ -26,9 +27,11 @@ pub struct Label {
     pub value: String,
 }
 
-/// A label set sorted by name, names unique and non-empty, values non-empty.
+/// A label set sorted by name, names unique and non-empty, values non-empty. Shared, so that
+/// the many copies a series' samples carry through the queue and the sender cost no
+/// allocation.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct Labels(Vec<Label>);
+pub struct Labels(Arc<[Label]>);
 
 impl Labels {
     /// The label set of `pairs`, sorted by name. A label with an empty value is left out, as
@@ -57,7 +60,7 @@ impl Labels {
                 reason: format!("label {:?} is given twice", pair[0].name),
             });
         }
-        Ok(Labels(labels))
+        Ok(Labels(labels.into()))
     }
 
     /// The labels, sorted by name.
@@ -76,7 +79,7 @@ impl Labels {
     /// Built from labels already known to be sorted, unique and non-empty (read back from the
     /// queue, which only ever stores checked sets).
     pub(crate) fn from_sorted(labels: Vec<Label>) -> Labels {
-        Labels(labels)
+        Labels(labels.into())
     }
 }
 

@@ -13,7 +13,7 @@ use crate::protobuf::{
 use crate::queue::Queue;
 use crate::retry::Backoff;
 use bytes::Bytes;
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
