@@ -375,7 +375,8 @@ async fn sync_job(job: &mut Job, remotes: &Arc<RwLock<Vec<Remote>>>) {
             }
         }
     }
-    let settings_fingerprint = format!("{:?}", job.config);
+    // The job's configuration and the global settings its loops use.
+    let settings_fingerprint = format!("{:?} {:?}", job.config, job.settings.external_labels);
     let keys: Vec<String> = job.loops.keys().cloned().collect();
     for key in keys {
         if !wanted.contains_key(&key)

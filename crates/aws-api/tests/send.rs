@@ -183,63 +183,22 @@ async fn a_remote_write_to_amp_is_sent_as_signed() {
     assert_eq!(client.counts().attempts("RemoteWrite"), 1);
 }
 
-/// What botocore's SigV4Auth computes for `received` signed with `credentials` (the headers
-/// named in its Authorization header, its own x-amz-date).
+/// What botocore's SigV4Auth computes for `received` signed with `credentials`.
 fn botocore_signature(received: &Received, credentials: &Credentials, region: &str) -> String {
-    let header = |name: &str| {
-        received
-            .headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_else(|| panic!("no {name} header"))
+    let request = test_support::HttpRequest {
+        method: received.method.clone(),
+        target: received.target.clone(),
+        headers: received.headers.clone(),
+        body: received.body.clone(),
     };
-    let authorization = header("authorization");
-    let signed: Vec<(String, String)> = authorization
-        .split("SignedHeaders=")
-        .nth(1)
-        .and_then(|rest| rest.split(',').next())
-        .expect("SignedHeaders")
-        .split(';')
-        .map(|name| (name.to_owned(), header(name)))
-        .collect();
-    let input = serde_json::json!({
-        "method": received.method,
-        "url": format!("http://{}{}", header("host"), received.target),
-        "headers": signed,
-        "body_hex": received.body.iter().map(|b| format!("{b:02x}")).collect::<String>(),
-        "access_key": credentials.access_key_id,
-        "secret_key": credentials.secret_access_key,
-        "token": credentials.session_token,
-        "region": region,
-        "service": "aps",
-        "amz_date": header("x-amz-date"),
-    });
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/botocore_signature.py");
-    let mut child = std::process::Command::new("python3")
-        .arg(script)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3 with botocore (./scripts/test installs it with moto)");
-    use std::io::Write as _;
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input.to_string().as_bytes())
-        .expect("write");
-    let output = child.wait_with_output().expect("botocore ran");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout)
-        .expect("utf-8")
-        .trim()
-        .to_owned()
+    test_support::botocore_signature(
+        &request,
+        &credentials.access_key_id,
+        &credentials.secret_access_key,
+        credentials.session_token.as_deref(),
+        region,
+        "aps",
+    )
 }
 
 /// The signature in an Authorization header.

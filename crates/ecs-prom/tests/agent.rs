@@ -133,6 +133,16 @@ fn counting_target(body: impl Fn(u64) -> String + Send + Sync + 'static) -> Coun
 
 /// The agent, its endpoints on a free port; its log goes to `dir/agent-<port>.log`.
 async fn start_agent(dir: &Path, config: &Path, extra: &[&str]) -> (KillOnDrop, String) {
+    start_agent_with(dir, config, extra, &[]).await
+}
+
+/// [`start_agent`] with environment variables.
+async fn start_agent_with(
+    dir: &Path,
+    config: &Path,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (KillOnDrop, String) {
     let address = format!("127.0.0.1:{}", free_port());
     let log = std::fs::File::create(dir.join(format!("agent-{}.log", address.replace(':', "-"))))
         .unwrap();
@@ -143,6 +153,7 @@ async fn start_agent(dir: &Path, config: &Path, extra: &[&str]) -> (KillOnDrop, 
         .arg(format!("--web.listen-address={address}"))
         .args(extra)
         .env_clear()
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -1076,4 +1087,192 @@ scrape_configs:
         agent_metric(&agent, "ecs_prom_agent_targets_dropped{job=\"cases\"}").await as usize;
     assert_eq!(dropped_by_prometheus, dropped);
     assert_eq!(dropped_here, dropped);
+}
+
+/// POSTs to the agent's `/-/reload`: the status and the body.
+fn post_reload(base: &str) -> (u16, String) {
+    use std::io::Read as _;
+    let mut stream = TcpStream::connect(base.trim_start_matches("http://")).unwrap();
+    stream
+        .write_all(b"POST /-/reload HTTP/1.1\r\nhost: agent\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let status = answer.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = answer
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned();
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reloads_keep_the_queue_and_a_bad_file_changes_nothing() {
+    let dir = temp_dir("reload");
+    let (_prometheus, prometheus) = prometheus_receiver(&dir).await;
+    let proxy = fault_proxy(&prometheus);
+    let target = target_with_filler(0);
+    let config = fault_config(&dir, &target, &proxy.url);
+    let good = std::fs::read_to_string(&config).unwrap();
+    let (agent_process, agent) = start_agent(&dir, &config, &[]).await;
+    let served = || target.served.load(Ordering::SeqCst);
+    wait_for("2 scrapes", Duration::from_secs(20), async || {
+        (served() >= 2).then_some(())
+    })
+    .await;
+    // The receiver goes away: what follows waits in the queue through both reloads.
+    proxy.set(Fault::Refuse);
+    let from = served();
+    wait_for("2 more scrapes", Duration::from_secs(20), async || {
+        (served() >= from + 2).then_some(())
+    })
+    .await;
+
+    std::fs::write(
+        &config,
+        good.replace("global:\n", "global:\n  evaluation_interval: 1m\n"),
+    )
+    .unwrap();
+    let (status, body) = post_reload(&agent);
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body.contains("global.evaluation_interval (line 3)"),
+        "{body}"
+    );
+    let reload_ok = "ecs_prom_agent_config_last_reload_successful";
+    assert_eq!(agent_metric(&agent, reload_ok).await, 0.0);
+    let (_, page) = http_get(&format!("{agent}/")).await;
+    assert!(page.contains("The last reload failed"), "{page}");
+
+    // A good file with an external label more, by SIGHUP.
+    std::fs::write(
+        &config,
+        good.replace(
+            "global:\n",
+            "global:\n  external_labels: {reloaded: 'yes'}\n",
+        ),
+    )
+    .unwrap();
+    let before_hup = served();
+    let hup = Command::new("kill")
+        .args(["-HUP", &agent_process.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    wait_for("the reload", Duration::from_secs(10), async || {
+        (agent_metric(&agent, reload_ok).await == 1.0).then_some(())
+    })
+    .await;
+    let reloaded_at = served();
+    wait_for(
+        "2 scrapes after the reload",
+        Duration::from_secs(20),
+        async || (served() >= reloaded_at + 2).then_some(()),
+    )
+    .await;
+    let outage_end = served();
+    proxy.set(Fault::Pass);
+    let every: Vec<f64> = (1..=outage_end).map(|n| n as f64).collect();
+    let got = wait_for(
+        "every scrape delivered",
+        Duration::from_secs(30),
+        async || {
+            let all = raw_samples(&prometheus, "agent_test_scrapes_total").await;
+            let mut values: Vec<f64> = all
+                .values()
+                .flatten()
+                .map(|(_, v)| *v)
+                .filter(|v| *v <= outage_end as f64)
+                .collect();
+            values.sort_by(f64::total_cmp);
+            (values.len() >= every.len()).then_some(all)
+        },
+    )
+    .await;
+    let mut values: Vec<f64> = got
+        .values()
+        .flatten()
+        .map(|(_, v)| *v)
+        .filter(|v| *v <= outage_end as f64)
+        .collect();
+    values.sort_by(f64::total_cmp);
+    assert_eq!(values, every, "nothing lost or repeated across the reloads");
+    // Scrapes after the reload carry the new external label, those before do not.
+    for (labels, points) in &got {
+        let relabeled = labels.contains_key("reloaded");
+        for (_, value) in points {
+            if *value > reloaded_at as f64 {
+                assert!(relabeled, "scrape {value} after the reload lacks the label");
+            }
+            if *value <= before_hup as f64 {
+                assert!(!relabeled, "scrape {value} before the reload has the label");
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigv4_remote_write_is_signed_as_botocore_signs_it() {
+    let dir = temp_dir("sigv4");
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let keep = Arc::clone(&received);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            if let Some(request) = read_http_request(&stream) {
+                keep.lock().unwrap().push(request);
+            }
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        }
+    });
+    let target = target_with_filler(0);
+    let config = dir.join("agent.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: app\n    static_configs: [{{targets: ['{}']}}]\n\
+             remote_write:\n  - url: https://aps-workspaces.eu-west-1.amazonaws.com/workspaces/ws-test/api/v1/remote_write\n\
+             \x20   queue_config: {{batch_send_deadline: 1s}}\n    sigv4: {{access_key: AKIDAGENTTEST, secret_key: agent-test-secret}}\n",
+            target.address
+        ),
+    )
+    .unwrap();
+    let (_agent, _) =
+        start_agent_with(&dir, &config, &[], &[("AWS_ENDPOINT_URL_AMP", &endpoint)]).await;
+    let request = wait_for(
+        "a signed remote write",
+        Duration::from_secs(20),
+        async || received.lock().unwrap().first().cloned(),
+    )
+    .await;
+    assert_eq!(request.method, "POST");
+    assert_eq!(request.target, "/workspaces/ws-test/api/v1/remote_write");
+    let authorization = request.header("authorization").unwrap().to_owned();
+    assert!(
+        authorization.contains("Credential=AKIDAGENTTEST/")
+            && authorization.contains("/eu-west-1/aps/aws4_request"),
+        "{authorization}"
+    );
+    let expected = test_support::botocore_signature(
+        &request,
+        "AKIDAGENTTEST",
+        "agent-test-secret",
+        None,
+        "eu-west-1",
+        "aps",
+    );
+    assert_eq!(
+        authorization.rsplit("Signature=").next(),
+        Some(expected.as_str())
+    );
+    let (values, _) = decode(&request.body);
+    assert_eq!(
+        values.first(),
+        Some(&1.0),
+        "the first scrape is in the first request"
+    );
 }

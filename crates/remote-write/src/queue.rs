@@ -102,7 +102,23 @@ struct State {
     unread: u64,
     /// Samples read and not yet acknowledged.
     in_flight: u64,
+    /// The records appended last, as appended: the sender, when it keeps up, reads them from
+    /// here rather than decoding them from the disk again.
+    recent: VecDeque<RecentRecord>,
+    /// Samples in `recent`.
+    recent_samples: usize,
 }
+
+/// A record kept in memory after it was written.
+struct RecentRecord {
+    start: Position,
+    next: u64,
+    samples: Vec<Sample>,
+}
+
+/// Most samples kept in memory for the sender (their labels are shared with the scrapes', so
+/// this costs about 32 bytes a sample); older records are read from the disk.
+const MAX_RECENT_SAMPLES: usize = 50_000;
 
 /// The durable queue. Shared between the appenders and the sender through an `Arc`.
 pub struct Queue {
@@ -310,6 +326,8 @@ impl Queue {
             last_checkpoint: Instant::now(),
             unread,
             in_flight: 0,
+            recent: VecDeque::new(),
+            recent_samples: 0,
         };
         let queue = Queue {
             config,
@@ -357,10 +375,26 @@ impl Queue {
                 self.roll(&mut state)?;
             }
             let id = state.segments.back().map_or(0, |s| s.id);
+            let start = state.segments.back().map_or(FIRST_RECORD, |s| s.bytes);
             state.writer.write_all(&record).map_err(segment_error(
                 "appending to",
                 segment_path(&self.config.directory, id),
             ))?;
+            state.recent.push_back(RecentRecord {
+                start: Position {
+                    segment: id,
+                    offset: start,
+                },
+                next: start + record.len() as u64,
+                samples: batch.to_vec(),
+            });
+            state.recent_samples += batch.len();
+            while state.recent_samples > MAX_RECENT_SAMPLES {
+                let Some(oldest) = state.recent.pop_front() else {
+                    break;
+                };
+                state.recent_samples -= oldest.samples.len();
+            }
             state.dirty = true;
             if let Some(last) = state.segments.back_mut() {
                 last.bytes += record.len() as u64;
@@ -503,6 +537,23 @@ impl Queue {
                     segment: segment.id + 1,
                     offset: FIRST_RECORD,
                 };
+                continue;
+            }
+            // Records the sender has passed are of no more use in memory.
+            while state.recent.front().is_some_and(|r| r.start < state.read) {
+                if let Some(passed) = state.recent.pop_front() {
+                    state.recent_samples -= passed.samples.len();
+                }
+            }
+            if state.recent.front().is_some_and(|r| r.start == state.read)
+                && let Some(record) = state.recent.pop_front()
+            {
+                state.recent_samples -= record.samples.len();
+                let count = record.samples.len() as u64;
+                state.unread = state.unread.saturating_sub(count);
+                state.in_flight += count;
+                state.read.offset = record.next;
+                samples.extend(record.samples);
                 continue;
             }
             let path = segment_path(&self.config.directory, segment.id);
@@ -754,6 +805,26 @@ mod tests {
 
     fn same(a: &[Sample], b: &[Sample]) -> bool {
         a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same_as(y))
+    }
+
+    #[test]
+    fn records_kept_in_memory_read_the_same_as_from_the_disk() {
+        let dir = directory("recent");
+        let config = config(&dir);
+        let all = samples(0..1000);
+        let (queue, _) = open(&config);
+        queue.append(&all[..500]).unwrap();
+        // From memory: the same samples, sharing the appended labels.
+        let chunk = queue.read_chunk(1000).unwrap();
+        assert!(same(&chunk.samples, &all[..500]));
+        assert!(queue.lock().recent.is_empty());
+        // Not acknowledged: the sender starts again and reads them from the disk.
+        queue.rewind().unwrap();
+        queue.append(&all[500..]).unwrap();
+        assert_eq!(queue.lock().recent_samples, 500);
+        let again = read_all(&queue);
+        assert!(same(&again, &all));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -264,3 +264,69 @@ pub fn read_http_request(stream: &std::net::TcpStream) -> Option<HttpRequest> {
         body,
     })
 }
+
+/// What botocore's SigV4Auth, an implementation independent of ecs-prom's, computes for
+/// `request` (the headers its Authorization header names, its own `x-amz-date`) signed with
+/// these credentials for `region` and `service`. Needs python3 with botocore (`scripts/test`
+/// installs it with moto into its venv).
+pub fn botocore_signature(
+    request: &HttpRequest,
+    access_key: &str,
+    secret_key: &str,
+    session_token: Option<&str>,
+    region: &str,
+    service: &str,
+) -> String {
+    use std::io::Write as _;
+    let header = |name: &str| {
+        request
+            .header(name)
+            .unwrap_or_else(|| panic!("no {name} header"))
+            .to_owned()
+    };
+    let authorization = header("authorization");
+    let signed: Vec<(String, String)> = authorization
+        .split("SignedHeaders=")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .expect("SignedHeaders")
+        .split(';')
+        .map(|name| (name.to_owned(), header(name)))
+        .collect();
+    let input = serde_json::json!({
+        "method": request.method,
+        "url": format!("http://{}{}", header("host"), request.target),
+        "headers": signed,
+        "body_hex": request.body.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+        "access_key": access_key,
+        "secret_key": secret_key,
+        "token": session_token,
+        "region": region,
+        "service": service,
+        "amz_date": header("x-amz-date"),
+    });
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/botocore_signature.py");
+    let mut child = std::process::Command::new("python3")
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 with botocore (./scripts/test installs it with moto)");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.to_string().as_bytes())
+        .expect("write");
+    let output = child.wait_with_output().expect("botocore ran");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_owned()
+}
