@@ -15,7 +15,7 @@
 //! Where Prometheus' behaviour is odd but harmless it is kept in Prometheus mode so that a
 //! target that works with Prometheus works here; the unit tests name each case.
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashSet, HashSetExt};
 use std::fmt;
 
 /// The `Content-Type` of the OpenMetrics 1.0 text format.
@@ -397,9 +397,12 @@ fn finish_labels(
 }
 
 fn utf8(bytes: &[u8], what: &str) -> Result<String, String> {
-    std::str::from_utf8(bytes)
-        .map(str::to_owned)
-        .map_err(|_| format!("{what} is not valid UTF-8"))
+    utf8_str(bytes, what).map(str::to_owned)
+}
+
+/// [`utf8`] without the copy, for what is unescaped into a copy anyway.
+fn utf8_str<'a>(bytes: &'a [u8], what: &str) -> Result<&'a str, String> {
+    std::str::from_utf8(bytes).map_err(|_| format!("{what} is not valid UTF-8"))
 }
 
 /// Collects metadata lines into families (last line wins, as in Prometheus' metadata cache).
@@ -623,8 +626,9 @@ impl TextReader<'_> {
         if value_len == 0 {
             return Err(self.fail("expected a value after the metric"));
         }
-        let value_text = String::from_utf8_lossy(&self.rest()[..value_len]).into_owned();
-        let value = parse_go_float(&value_text).map_err(|reason| self.fail(reason))?;
+        // Borrowed, not copied: this runs for every sample of every scrape.
+        let value = parse_go_float(&String::from_utf8_lossy(&self.rest()[..value_len]))
+            .map_err(|reason| self.fail(reason))?;
         self.pos += value_len;
         self.skip_blanks();
         let mut timestamp_ms = None;
@@ -865,9 +869,9 @@ fn om_labels(bytes: &[u8]) -> Result<(Vec<(String, String)>, usize), String> {
         i += 1;
         let (raw, consumed) = scan_quoted(&bytes[i..], false)
             .ok_or_else(|| format!("unterminated value for label {name}"))?;
-        let raw = utf8(raw, "a label value")?;
+        let raw = utf8_str(raw, "a label value")?;
         i += consumed;
-        labels.push((name, unescape(&raw, true)));
+        labels.push((name, unescape(raw, true)));
         match bytes.get(i) {
             Some(b',') => i += 1,
             Some(b'}') => return Ok((labels, i + 1)),

@@ -29,9 +29,70 @@ pub struct Label {
 
 /// A label set sorted by name, names unique and non-empty, values non-empty. Shared, so that
 /// the many copies a series' samples carry through the queue and the sender cost no
-/// allocation.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct Labels(Arc<[Label]>);
+/// allocation, and hashed once, so that grouping samples by series does not hash every label
+/// of every sample again.
+#[derive(Clone)]
+pub struct Labels {
+    labels: Arc<[Label]>,
+    /// FNV-1a of the names and values, each followed by 0xff: stable across processes.
+    hash: u64,
+}
+
+fn fnv1a(labels: &[Label]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut feed = |bytes: &[u8]| {
+        for &byte in bytes {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    for label in labels {
+        feed(label.name.as_bytes());
+        feed(&[0xff]);
+        feed(label.value.as_bytes());
+        feed(&[0xff]);
+    }
+    hash
+}
+
+impl std::fmt::Debug for Labels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Labels").field(&self.labels).finish()
+    }
+}
+
+impl Default for Labels {
+    fn default() -> Self {
+        Labels::from_sorted(Vec::new())
+    }
+}
+
+impl PartialEq for Labels {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.labels, &other.labels)
+            || (self.hash == other.hash && self.labels == other.labels)
+    }
+}
+
+impl Eq for Labels {}
+
+impl std::hash::Hash for Labels {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+impl PartialOrd for Labels {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Labels {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.labels.cmp(&other.labels)
+    }
+}
 
 impl Labels {
     /// The label set of `pairs`, sorted by name. A label with an empty value is left out, as
@@ -60,26 +121,35 @@ impl Labels {
                 reason: format!("label {:?} is given twice", pair[0].name),
             });
         }
-        Ok(Labels(labels.into()))
+        Ok(Labels::from_sorted(labels))
     }
 
     /// The labels, sorted by name.
     pub fn as_slice(&self) -> &[Label] {
-        &self.0
+        &self.labels
+    }
+
+    /// The stable hash of the set (FNV-1a), worked out once.
+    pub fn stable_hash(&self) -> u64 {
+        self.hash
     }
 
     /// The value of label `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
+        self.labels
             .binary_search_by(|label| label.name.as_str().cmp(name))
             .ok()
-            .map(|index| self.0[index].value.as_str())
+            .map(|index| self.labels[index].value.as_str())
     }
 
     /// Built from labels already known to be sorted, unique and non-empty (read back from the
     /// queue, which only ever stores checked sets).
     pub(crate) fn from_sorted(labels: Vec<Label>) -> Labels {
-        Labels(labels.into())
+        let hash = fnv1a(&labels);
+        Labels {
+            labels: labels.into(),
+            hash,
+        }
     }
 }
 

@@ -62,20 +62,7 @@ impl Default for SenderConfig {
 
 /// The shard of a series: a stable hash (FNV-1a) of its sorted labels.
 pub fn shard_of(labels: &Labels, shards: usize) -> usize {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut feed = |bytes: &[u8]| {
-        for &byte in bytes {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
-        }
-    };
-    for label in labels.as_slice() {
-        feed(label.name.as_bytes());
-        feed(&[0xff]);
-        feed(label.value.as_bytes());
-        feed(&[0xff]);
-    }
-    (hash % shards.max(1) as u64) as usize
+    (labels.stable_hash() % shards.max(1) as u64) as usize
 }
 
 fn now_ms() -> i64 {
