@@ -119,10 +119,10 @@ def prometheus(work, config_file, port):
 
 
 def ecs_prom(binary, work, config_file, port, help_text):
-    command = [str(binary), "agent", "--config.file", str(config_file), "--storage.path", str(work / "ecs-prom-agent")]
-    if "--web.listen-address" in help_text:
-        command += ["--web.listen-address", f"127.0.0.1:{port}"]
-    return command, None
+    command = [str(binary), "agent", "--config.file", str(config_file), "--storage.path", str(work / "ecs-prom-agent"),
+               "--web.listen-address", f"127.0.0.1:{port}", "--log.level=warn"]
+    # every sample queued for the remote: scraped, the automatic series, stale markers (none here)
+    return command, lambda: metric(port, "ecs_prom_agent_remote_samples_appended_total")
 
 
 def run_one(name, make_command, target, jobs, interval, duration):
@@ -198,7 +198,7 @@ def find_ecs_prom(path):
         path = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release" / "ecs-prom"
     help_run = subprocess.run([str(path), "agent", "--help"], capture_output=True, text=True)
     if help_run.returncode != 0:
-        return None, "not built yet"
+        return None, "not built"
     return pathlib.Path(path), help_run.stdout
 
 

@@ -141,7 +141,7 @@ impl SeriesCache {
         let mut carried: Vec<remote_write::Labels> = self
             .entries
             .drain()
-            .filter(|(_, e)| e.tracked && e.seen == self.generation)
+            .filter(|(_, e)| e.tracked)
             .filter_map(|(_, e)| e.labels)
             .collect();
         carried.extend(self.carried);
@@ -152,12 +152,13 @@ impl SeriesCache {
     }
 
     /// Stale markers at `now_ms` for every series and report series the target had: it went
-    /// away.
+    /// away. Every entry counts, those of a scrape cut short too: a marker for a series never
+    /// sent is harmless, a series left without one would linger for five minutes.
     pub fn end(&mut self, now_ms: i64) -> Vec<Sample> {
         let mut all: Vec<remote_write::Labels> = self
             .entries
             .drain()
-            .filter(|(_, e)| e.tracked && e.seen == self.generation)
+            .filter(|(_, e)| e.tracked)
             .filter_map(|(_, e)| e.labels)
             .chain(self.carried.drain(..))
             .chain(self.report.iter().cloned())
