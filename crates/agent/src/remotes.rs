@@ -144,20 +144,27 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     hash
 }
 
+/// What a remote will run with, checked before anything running is touched.
+struct Planned {
+    name: String,
+    directory: PathBuf,
+    fingerprint: String,
+    /// `None` when the running remote of this directory is kept as it is.
+    start: Option<(Endpoint, Option<Arc<Queue>>)>,
+}
+
 /// Brings `current` to what `configs` asks for: a remote whose sending configuration is
 /// unchanged keeps running; one that changed is restarted on its queue (samples kept); one
 /// no longer configured is stopped (its queue stays on disk, and is sent if it comes back).
+/// Every endpoint and new queue is made first: when one fails, `current` is left running as
+/// it was and the error returned.
 pub async fn reconcile(
-    current: Vec<Remote>,
+    current: &mut Vec<Remote>,
     configs: &[RemoteWriteConfig],
     storage: &StorageOptions,
-) -> Result<Vec<Remote>, RemoteError> {
-    let mut old: BTreeMap<PathBuf, Remote> = current
-        .into_iter()
-        .map(|remote| (remote.directory.clone(), remote))
-        .collect();
+) -> Result<(), RemoteError> {
     let per_queue = storage.max_bytes / configs.len().max(1) as u64;
-    let mut next = Vec::with_capacity(configs.len());
+    let mut plans = Vec::with_capacity(configs.len());
     for config in configs {
         let name = if config.name.is_empty() {
             config.url.clone()
@@ -166,38 +173,69 @@ pub async fn reconcile(
         };
         let directory = queue_directory(&storage.path, config);
         let fingerprint = format!("{config:?} {per_queue}");
-        let queue = match old.remove(&directory) {
-            Some(remote) if remote.fingerprint == fingerprint => {
-                next.push(remote);
+        let running = current.iter().find(|r| r.directory == directory);
+        let start = if running.is_some_and(|r| r.fingerprint == fingerprint) {
+            None
+        } else {
+            let endpoint = endpoint(config)
+                .await
+                .map_err(|reason| RemoteError::Endpoint {
+                    name: name.clone(),
+                    reason,
+                })?;
+            let queue = match running {
+                Some(_) => None,
+                None => {
+                    let mut queue_config = QueueConfig::new(&directory);
+                    queue_config.max_bytes = per_queue;
+                    let queue = Queue::open(queue_config, Arc::new(Counters::default())).map_err(
+                        |source| RemoteError::Queue {
+                            name: name.clone(),
+                            source,
+                        },
+                    )?;
+                    Some(Arc::new(queue))
+                }
+            };
+            Some((endpoint, queue))
+        };
+        plans.push((
+            config,
+            Planned {
+                name,
+                directory,
+                fingerprint,
+                start,
+            },
+        ));
+    }
+    let mut old: BTreeMap<PathBuf, Remote> = std::mem::take(current)
+        .into_iter()
+        .map(|remote| (remote.directory.clone(), remote))
+        .collect();
+    for (config, plan) in plans {
+        let (endpoint, opened) = match plan.start {
+            None => {
+                if let Some(remote) = old.remove(&plan.directory) {
+                    current.push(remote);
+                }
                 continue;
             }
-            Some(mut remote) => {
+            Some(start) => start,
+        };
+        let queue = match (opened, old.remove(&plan.directory)) {
+            (Some(queue), _) => queue,
+            (None, Some(mut remote)) => {
                 remote.stop().await;
                 remote.queue
             }
-            None => {
-                let mut queue_config = QueueConfig::new(&directory);
-                queue_config.max_bytes = per_queue;
-                let queue =
-                    Queue::open(queue_config, Arc::new(Counters::default())).map_err(|source| {
-                        RemoteError::Queue {
-                            name: name.clone(),
-                            source,
-                        }
-                    })?;
-                Arc::new(queue)
-            }
+            // Planned as running, so present: unreachable, but a queue is never invented.
+            (None, None) => continue,
         };
-        let endpoint = endpoint(config)
-            .await
-            .map_err(|reason| RemoteError::Endpoint {
-                name: name.clone(),
-                reason,
-            })?;
         let sender_config = sender_config(config);
         let (stop, stopped) = oneshot::channel::<()>();
         let sending = Arc::clone(&queue);
-        let remote_name = name.clone();
+        let remote_name = plan.name.clone();
         let task = tokio::spawn(async move {
             let shutdown = async {
                 let _ = stopped.await;
@@ -207,20 +245,20 @@ pub async fn reconcile(
                 tracing::error!(remote = %remote_name, error = %web::error_chain(&error), "remote write stopped");
             }
         });
-        next.push(Remote {
-            name,
+        current.push(Remote {
+            name: plan.name,
             url: config.url.clone(),
-            directory,
+            directory: plan.directory,
             queue,
             write_relabel_configs: config.write_relabel_configs.clone(),
-            fingerprint,
+            fingerprint: plan.fingerprint,
             sender: Some((stop, task)),
         });
     }
     for (_, mut remote) in old {
         remote.stop().await;
     }
-    Ok(next)
+    Ok(())
 }
 
 /// Prometheus' queue settings in the sender's terms. Shards are fixed at 4 (within

@@ -194,12 +194,12 @@ impl Agent {
                 .with_gzip(true);
             clients.insert(job.job_name.clone(), client);
         }
-        {
-            let mut remotes = self.remotes.write().await;
-            let current = std::mem::take(&mut *remotes);
-            *remotes =
-                remotes::reconcile(current, &config.remote_write, &self.options.storage).await?;
-        }
+        remotes::reconcile(
+            &mut *self.remotes.write().await,
+            &config.remote_write,
+            &self.options.storage,
+        )
+        .await?;
         let gone: Vec<String> = self
             .jobs
             .keys()
