@@ -9,6 +9,7 @@ use crate::providers::{self, Update};
 use crate::remotes::{self, Remote, RemoteError, StorageOptions};
 use crate::scrape::{ScrapeSettings, SeriesCache};
 use crate::scrape_loop::{self, LoopContext, LoopHandle, Stop};
+use crate::server::ReloadRequest;
 use crate::status::{JobCounters, TargetStatus};
 use crate::targets::{self, Outcome, TargetGroup};
 use crate::view::{JobView, RemoteView, View};
@@ -57,9 +58,6 @@ pub enum AgentError {
     #[error("serving")]
     Serve(#[source] std::io::Error),
 }
-
-/// A request to reload, answered with the outcome.
-pub type ReloadRequest = oneshot::Sender<Result<(), String>>;
 
 /// A job being scraped.
 struct Job {

@@ -2,7 +2,6 @@
 //! `POST /-/reload` (Prometheus' `PUT` too), and `/`, a page with every target (labels,
 //! health, last error, last scrape) and every remote queue (pending bytes, lag, last error).
 
-use crate::runtime::ReloadRequest;
 use crate::view::{View, lag_seconds};
 use axum::Router;
 use axum::extract::State;
@@ -12,6 +11,9 @@ use axum::routing::{get, post};
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
+
+/// A request to reload, answered with the outcome.
+pub type ReloadRequest = oneshot::Sender<Result<(), String>>;
 
 /// What the handlers read.
 #[derive(Clone)]

@@ -716,7 +716,7 @@ async fn through_errors_a_minute_of_refusals_and_a_sigkill_every_sample_arrives_
     let (second, agent) = start_agent(&dir, &config, &[]).await;
     let queue_bytes = format!("ecs_prom_agent_queue_bytes{remote}}}");
     // Measured once the agent has settled (its first scrapes allocate what every later one
-    // reuses, and the 50,000 samples it keeps in memory for the sender are in), then at the
+    // reuses, and the 20,000 samples it keeps in memory for the sender are in), then at the
     // end of the outage.
     tokio::time::sleep(Duration::from_secs(14)).await;
     let (rss_before, _) = memory_of(second.0.id());

@@ -117,8 +117,9 @@ struct RecentRecord {
 }
 
 /// Most samples kept in memory for the sender (their labels are shared with the scrapes', so
-/// this costs about 32 bytes a sample); older records are read from the disk.
-const MAX_RECENT_SAMPLES: usize = 50_000;
+/// this costs about 40 bytes a sample); older records are read from the disk. A sender that
+/// keeps up reads every few hundred samples, far below this.
+const MAX_RECENT_SAMPLES: usize = 20_000;
 
 /// The durable queue. Shared between the appenders and the sender through an `Arc`.
 pub struct Queue {

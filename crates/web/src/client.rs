@@ -189,7 +189,10 @@ impl Client {
     /// `server_name` is both the name the certificate is verified against and the SNI sent in
     /// the handshake; the `Host` header stays the URL's host.
     pub fn with_tls(timeout: Duration, tls: &ClientTls) -> Result<Client, ClientError> {
-        let parts = crate::client_tls::build(tls)?;
+        let parts = crate::client_tls::build(tls).map_err(|invalid| ClientError::InvalidTls {
+            field: invalid.field,
+            reason: invalid.reason,
+        })?;
         let builder = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(parts.config)
             .https_or_http();

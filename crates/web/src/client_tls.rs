@@ -4,7 +4,6 @@
 //!
 //! [`Client::with_tls`]: crate::Client::with_tls
 
-use crate::client::ClientError;
 use crate::tls::{pem_certificates, pem_private_key, pem_roots};
 use hyper_rustls::ConfigBuilderExt as _;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -12,6 +11,13 @@ use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, ConfigBuilder, DigitallySignedStruct, SignatureScheme, WantsVerifier};
 use std::sync::Arc;
+
+/// A `tls_config` setting that cannot be used: its name (Prometheus') and why.
+#[derive(Debug)]
+pub(crate) struct InvalidSetting {
+    pub(crate) field: &'static str,
+    pub(crate) reason: String,
+}
 
 /// The TLS settings of a [`Client`](crate::Client), as Prometheus' `tls_config` has them for a
 /// scrape job or a remote write. The default is what [`Client::new`](crate::Client::new) does:
@@ -63,8 +69,8 @@ pub(crate) struct ClientTlsParts {
 
 /// Checks `tls` and builds the rustls configuration it describes, failing on the first setting
 /// that cannot be used rather than at the first request.
-pub(crate) fn build(tls: &ClientTls) -> Result<ClientTlsParts, ClientError> {
-    let invalid = |field: &'static str, reason: String| ClientError::InvalidTls { field, reason };
+pub(crate) fn build(tls: &ClientTls) -> Result<ClientTlsParts, InvalidSetting> {
+    let invalid = |field: &'static str, reason: String| InvalidSetting { field, reason };
 
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     // Read before anything else so a wrong CA is reported even when verification is off, as
@@ -194,8 +200,7 @@ mod tests {
 
     fn error(tls: &ClientTls) -> (&'static str, String) {
         match build(tls) {
-            Err(ClientError::InvalidTls { field, reason }) => (field, reason),
-            Err(other) => panic!("unexpected error {other}"),
+            Err(InvalidSetting { field, reason }) => (field, reason),
             Ok(_) => panic!("{tls:?} was accepted"),
         }
     }
