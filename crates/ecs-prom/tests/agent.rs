@@ -47,8 +47,13 @@ async fn ready(base: &str, path: &str) -> bool {
 
 /// Debian's Prometheus with its remote-write receiver, storing under `dir`.
 async fn prometheus_receiver(dir: &Path) -> (KillOnDrop, String) {
+    prometheus_with(dir, "global:\n  scrape_interval: 1m\n").await
+}
+
+/// Debian's Prometheus with its remote-write receiver and the configuration `config`.
+async fn prometheus_with(dir: &Path, config_text: &str) -> (KillOnDrop, String) {
     let config = dir.join("receiver.yml");
-    std::fs::write(&config, "global:\n  scrape_interval: 1m\n").unwrap();
+    std::fs::write(&config, config_text).unwrap();
     let address = format!("127.0.0.1:{}", free_port());
     let child = Command::new("prometheus")
         .arg(format!("--config.file={}", config.display()))
@@ -1000,28 +1005,7 @@ scrape_configs:
       - {{source_labels: [case], regex: 'bad_clashing_names_.*', action: drop}}
 "#
     );
-    let prometheus_config = dir.join("prometheus.yml");
-    std::fs::write(&prometheus_config, &scrape).unwrap();
-    let address = format!("127.0.0.1:{}", free_port());
-    let base = format!("http://{address}");
-    let _prometheus = KillOnDrop(
-        Command::new("prometheus")
-            .arg(format!("--config.file={}", prometheus_config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("data").display()
-            ))
-            .arg(format!("--web.listen-address={address}"))
-            .arg("--web.enable-remote-write-receiver")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus"),
-    );
-    wait_for("Prometheus ready", Duration::from_secs(20), async || {
-        ready(&base, "/-/ready").await.then_some(())
-    })
-    .await;
+    let (_prometheus, base) = prometheus_with(&dir, &scrape).await;
     let agent_config = dir.join("agent.yml");
     std::fs::write(
         &agent_config,
