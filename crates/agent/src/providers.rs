@@ -364,4 +364,57 @@ mod tests {
         assert_eq!(listed, [json]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    /// A loopback server answering every request with `answer`.
+    async fn serve(answer: &'static str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut buffer = [0u8; 4096];
+                let _ = stream.read(&mut buffer).await;
+                let _ = stream.write_all(answer.as_bytes()).await;
+            }
+        });
+        format!("http://{address}/targets")
+    }
+
+    #[tokio::test]
+    async fn http_sd_reads_groups_and_refuses_what_prometheus_refuses() {
+        let client = web::Client::new(Duration::from_secs(5));
+        let body = r#"[{"targets":["h:1","h:2"],"labels":{"team":"a"}}]"#;
+        let ok: &'static str = Box::leak(
+            format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .into_boxed_str(),
+        );
+        let url = serve(ok).await;
+        let groups = fetch_http(&client, &url).await.unwrap();
+        assert_eq!(groups[0].targets, ["h:1", "h:2"]);
+        assert_eq!(groups[0].labels.get("team").map(String::as_str), Some("a"));
+        assert_eq!(
+            groups[0].labels.get("__meta_url").map(String::as_str),
+            Some(url.as_str())
+        );
+        let text = serve("HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\nconnection: close\r\n\r\n[]").await;
+        assert!(
+            fetch_http(&client, &text)
+                .await
+                .unwrap_err()
+                .contains("content type")
+        );
+        let failing = serve(
+            "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+        )
+        .await;
+        assert!(
+            fetch_http(&client, &failing)
+                .await
+                .unwrap_err()
+                .contains("503")
+        );
+    }
 }

@@ -218,3 +218,55 @@ async fn a_malformed_body_or_an_error_status_fails_the_whole_scrape() {
     );
     assert_eq!(series(&outcome, "up"), 0.0);
 }
+
+#[tokio::test]
+async fn credentials_are_sent_and_a_secret_file_is_read_at_each_scrape() {
+    let (url, seen) = target("200 OK", "text/plain; version=0.0.4", "a 1\n").await;
+    let client = web::Client::new(Duration::from_secs(5));
+    let file = std::env::temp_dir().join(format!("agent-scrape-token-{}", std::process::id()));
+    std::fs::write(&file, "first\n").unwrap();
+    let mut settings = settings();
+    settings.auth = agent::HttpClientConfig {
+        authorization: Some(agent::Authorization {
+            kind: "Bearer".into(),
+            credentials: agent::Secret::File(file.clone()),
+        }),
+        ..agent::HttpClientConfig::default()
+    };
+    assert_eq!(
+        scrape(&client, &url, &target_labels(), &settings, 0)
+            .await
+            .error,
+        None
+    );
+    std::fs::write(&file, "second\n").unwrap();
+    assert_eq!(
+        scrape(&client, &url, &target_labels(), &settings, 0)
+            .await
+            .error,
+        None
+    );
+    let heads = seen.lock().unwrap().clone();
+    assert!(
+        heads[0].contains("authorization: bearer first\r\n"),
+        "{}",
+        heads[0]
+    );
+    assert!(
+        heads[1].contains("authorization: bearer second\r\n"),
+        "{}",
+        heads[1]
+    );
+    // A secret that cannot be read fails the scrape, naming the file.
+    std::fs::remove_file(&file).unwrap();
+    let outcome = scrape(&client, &url, &target_labels(), &settings, 0).await;
+    assert!(
+        outcome
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("credentials_file")),
+        "{:?}",
+        outcome.error
+    );
+    assert_eq!(series(&outcome, "up"), 0.0);
+}
