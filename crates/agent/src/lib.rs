@@ -6,7 +6,8 @@
 //!
 //! ```text
 //! providers (static, file_sd, http_sd) ─> targets (relabel) ─> scrape loop per target
-//!     ─> remotes: external labels, write_relabel ─> queue on disk ─> sender ─> receiver
+//!     (series cache: target labels, metric relabeling, external labels, stale markers)
+//!     ─> remotes: write_relabel ─> queue on disk ─> sender ─> receiver
 //! ```
 //!
 //! ```
