@@ -188,12 +188,14 @@ pub async fn reconcile(
                 None => {
                     let mut queue_config = QueueConfig::new(&directory);
                     queue_config.max_bytes = per_queue;
-                    let queue = Queue::open(queue_config, Arc::new(Counters::default())).map_err(
-                        |source| RemoteError::Queue {
-                            name: name.clone(),
-                            source,
-                        },
-                    )?;
+                    let counters = Counters::starting_at(timestamps::now_ms());
+                    let queue =
+                        Queue::open(queue_config, Arc::new(counters)).map_err(|source| {
+                            RemoteError::Queue {
+                                name: name.clone(),
+                                source,
+                            }
+                        })?;
                     Some(Arc::new(queue))
                 }
             };

@@ -213,12 +213,12 @@ impl View {
         );
         let mut newest_sent = family(
             "ecs_prom_agent_remote_newest_sent_timestamp_seconds",
-            "Timestamp of the newest sample a remote accepted.",
+            "Timestamp of the newest sample a remote accepted (the agent's start until one newer is).",
             MetricType::Gauge,
         );
         let mut lag = family(
             "ecs_prom_agent_remote_lag_seconds",
-            "Newest sample appended minus newest sample sent: how far a remote is behind (0 until the first sample is sent).",
+            "Newest sample appended minus newest sample sent (or the agent's start, until a newer sample is sent): how far a remote is behind.",
             MetricType::Gauge,
         );
         for remote in &self.remotes {
@@ -283,10 +283,11 @@ impl View {
     }
 }
 
-/// How far a remote is behind: newest appended minus newest sent; 0 before the first
-/// sample is sent since the agent started (the newest-sent timestamp then reads 0).
+/// How far a remote is behind: newest appended minus newest sent, the agent's start standing
+/// for the newest sent until something newer is (so a receiver down from the start shows a
+/// growing lag); 0 before anything is appended.
 pub fn lag_seconds(stats: &remote_write::Stats) -> f64 {
-    if stats.newest_appended_timestamp_ms == 0 || stats.newest_sent_timestamp_ms == 0 {
+    if stats.newest_appended_timestamp_ms == 0 {
         return 0.0;
     }
     (stats.newest_appended_timestamp_ms - stats.newest_sent_timestamp_ms).max(0) as f64 / 1000.0

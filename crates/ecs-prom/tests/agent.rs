@@ -724,6 +724,13 @@ async fn through_errors_a_minute_of_refusals_and_a_sigkill_every_sample_arrives_
     // reuses, and the 20,000 samples it keeps in memory for the sender are in), then at the
     // end of the outage.
     tokio::time::sleep(Duration::from_secs(14)).await;
+    // The receiver has been down since this agent started: its lag shows it.
+    let lag = agent_metric(
+        &agent,
+        &format!("ecs_prom_agent_remote_lag_seconds{remote}}}"),
+    )
+    .await;
+    assert!(lag >= 10.0, "lag {lag} s after 14 s of refusals");
     let (rss_before, _) = memory_of(second.0.id());
     let queue_before = agent_metric(&agent, &queue_bytes).await;
     let appended_before = agent_metric(&agent, &appended).await;
@@ -790,7 +797,8 @@ async fn through_errors_a_minute_of_refusals_and_a_sigkill_every_sample_arrives_
     eprintln!(
         "queue {queue_before} -> {queue_after} bytes; resident {rss_before} -> {rss_after} bytes; peaks {first_peak} and {second_peak}"
     );
-    // Held in memory, the samples queued meanwhile would take at least 32 bytes each.
+    // Held in memory, the samples queued meanwhile would take at least 32 bytes each; the
+    // agent grows by less than half of that (allocator noise is a few hundred kilobytes).
     assert!(
         queue_growth > 400_000.0,
         "the queue grew by {queue_growth} bytes only"
@@ -800,7 +808,7 @@ async fn through_errors_a_minute_of_refusals_and_a_sigkill_every_sample_arrives_
         "{appended_during} samples queued"
     );
     assert!(
-        rss_growth < 1024.0 * 1024.0,
+        rss_growth < appended_during * 16.0,
         "resident memory grew by {rss_growth} bytes while {appended_during} samples were queued"
     );
 }

@@ -82,7 +82,8 @@ pub struct Stats {
     pub queue_segments: u64,
     /// The newest timestamp appended (ms; 0 before the first).
     pub newest_appended_timestamp_ms: i64,
-    /// The newest timestamp a receiver accepted (ms; 0 before the first).
+    /// The newest timestamp a receiver accepted (ms; 0 before the first, or the start given
+    /// to [`Counters::starting_at`]).
     pub newest_sent_timestamp_ms: i64,
     /// The last failed attempt, in words, until a request succeeds again.
     pub last_error: Option<String>,
@@ -103,6 +104,15 @@ impl Counters {
         if count > 0 {
             self.dropped[reason.index()].fetch_add(count, Ordering::Relaxed);
         }
+    }
+
+    /// Counters of a queue whose sending starts at `started_ms`: until a newer sample is sent,
+    /// that is the newest-sent time, so the lag of a receiver that is down from the start
+    /// grows from then instead of reading 0.
+    pub fn starting_at(started_ms: i64) -> Counters {
+        let counters = Counters::default();
+        counters.newest_sent_ms.store(started_ms, Ordering::Relaxed);
+        counters
     }
 
     pub(crate) fn set_last_error(&self, error: String) {
