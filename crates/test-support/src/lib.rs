@@ -121,12 +121,21 @@ pub struct MotoServer {
 }
 
 impl MotoServer {
-    /// Starts moto and waits until it answers.
+    /// Starts moto and waits until it answers. The port is free when chosen, but another test
+    /// may take it before moto binds it: then moto exits, and it is started again on another
+    /// port, up to five times.
     pub fn start() -> MotoServer {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        for _ in 0..5 {
+            if let Some(server) = MotoServer::try_start() {
+                return server;
+            }
+        }
+        panic!("moto_server did not start on any of five free ports");
+    }
+
+    fn try_start() -> Option<MotoServer> {
+        use std::io::{Read, Write};
+        let port = free_port();
         let child = Command::new("moto_server")
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::null())
@@ -134,19 +143,35 @@ impl MotoServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("moto_server is installed (PyPI moto[server]; ./scripts/test installs it)");
-        let server = MotoServer {
+        let mut server = MotoServer {
             child,
             url: format!("http://127.0.0.1:{port}"),
         };
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        loop {
+            // Gone: the port was taken by someone else (Drop reaps it).
+            if !matches!(server.child.try_wait(), Ok(None)) {
+                return None;
+            }
+            // Moto's own API answers, not whatever else might listen there.
+            let answered = std::net::TcpStream::connect(("127.0.0.1", port))
+                .and_then(|mut stream| {
+                    stream.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
+                    stream.write_all(b"GET /moto-api/data.json HTTP/1.0\r\n\r\n")?;
+                    let mut head = [0u8; 12];
+                    stream.read_exact(&mut head)?;
+                    Ok(head.starts_with(b"HTTP/1.") && &head[9..12] == b"200")
+                })
+                .unwrap_or(false);
+            if answered {
+                return Some(server);
+            }
             assert!(
                 std::time::Instant::now() < deadline,
                 "moto_server did not start within 60s"
             );
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
-        server
     }
 
     /// Runs the Python script `script` (with `boto3`) with `MOTO_URL` set to this server and
