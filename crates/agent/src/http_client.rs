@@ -45,6 +45,28 @@ fn secret(secret: &Secret, what: &str) -> Result<String, String> {
     }
 }
 
+/// A digest of the secrets written in `http` and `more` themselves (not those in files, read at
+/// each use): configurations print their secrets redacted, so a reload compares this to see
+/// that only a password changed.
+pub fn inline_secrets_digest(http: &HttpClientConfig, more: &[&str]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    // Fixed keys: digests of two reloads are compared, so they must hash alike.
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for secret in [
+        http.basic_auth.as_ref().map(|b| &b.password),
+        http.authorization.as_ref().map(|a| &a.credentials),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if let Secret::Value(value) = secret {
+            value.hash(&mut hasher);
+        }
+    }
+    more.hash(&mut hasher);
+    hasher.finish()
+}
+
 /// The `Authorization` header value of `http`, if it has credentials.
 pub fn authorization(http: &HttpClientConfig) -> Result<Option<String>, String> {
     if let Some(basic) = &http.basic_auth {
@@ -100,5 +122,28 @@ mod tests {
                 .contains("credentials_file")
         );
         assert_eq!(authorization(&HttpClientConfig::default()).unwrap(), None);
+    }
+
+    #[test]
+    fn the_digest_changes_with_an_inline_secret_only() {
+        let with = |password: &str| HttpClientConfig {
+            basic_auth: Some(BasicAuth {
+                username: "user".into(),
+                password: Secret::Value(password.into()),
+            }),
+            ..HttpClientConfig::default()
+        };
+        assert_eq!(
+            inline_secrets_digest(&with("a"), &[]),
+            inline_secrets_digest(&with("a"), &[])
+        );
+        assert_ne!(
+            inline_secrets_digest(&with("a"), &[]),
+            inline_secrets_digest(&with("b"), &[])
+        );
+        assert_ne!(
+            inline_secrets_digest(&with("a"), &["k1"]),
+            inline_secrets_digest(&with("a"), &["k2"])
+        );
     }
 }

@@ -172,7 +172,18 @@ pub async fn reconcile(
             config.name.clone()
         };
         let directory = queue_directory(&storage.path, config);
-        let fingerprint = format!("{config:?} {per_queue}");
+        // The configuration prints its secrets redacted: their digest shows a change.
+        let secret_key = config
+            .sigv4
+            .as_ref()
+            .and_then(|v4| v4.secret_key.as_deref());
+        let fingerprint = format!(
+            "{config:?} {per_queue} {}",
+            crate::http_client::inline_secrets_digest(
+                &config.http,
+                &[secret_key.unwrap_or_default()]
+            )
+        );
         let running = current.iter().find(|r| r.directory == directory);
         let start = if running.is_some_and(|r| r.fingerprint == fingerprint) {
             None

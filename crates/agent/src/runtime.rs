@@ -373,8 +373,14 @@ async fn sync_job(job: &mut Job, remotes: &Arc<RwLock<Vec<Remote>>>) {
             }
         }
     }
-    // The job's configuration and the global settings its loops use.
-    let settings_fingerprint = format!("{:?} {:?}", job.config, job.settings.external_labels);
+    // The job's configuration, the global settings its loops use, and its inline secrets
+    // (which the configuration prints redacted).
+    let settings_fingerprint = format!(
+        "{:?} {:?} {}",
+        job.config,
+        job.settings.external_labels,
+        crate::http_client::inline_secrets_digest(&job.config.http, &[])
+    );
     let keys: Vec<String> = job.loops.keys().cloned().collect();
     for key in keys {
         if !wanted.contains_key(&key)
