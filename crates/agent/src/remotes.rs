@@ -230,6 +230,8 @@ pub async fn reconcile(
         let (endpoint, opened) = match plan.start {
             None => {
                 if let Some(remote) = old.remove(&plan.directory) {
+                    // The disk is shared anew when the number of remotes changes.
+                    remote.queue.set_max_bytes(per_queue);
                     current.push(remote);
                 }
                 continue;
@@ -240,6 +242,7 @@ pub async fn reconcile(
             (Some(queue), _) => queue,
             (None, Some(mut remote)) => {
                 remote.stop().await;
+                remote.queue.set_max_bytes(per_queue);
                 remote.queue
             }
             // Planned as running, so present: unreachable, but a queue is never invented.

@@ -124,6 +124,8 @@ const MAX_RECENT_SAMPLES: usize = 20_000;
 /// The durable queue. Shared between the appenders and the sender through an `Arc`.
 pub struct Queue {
     config: QueueConfig,
+    /// `config.max_bytes`, or what [`Queue::set_max_bytes`] set since.
+    max_bytes: std::sync::atomic::AtomicU64,
     counters: Arc<Counters>,
     state: Mutex<State>,
     appended: tokio::sync::Notify,
@@ -331,6 +333,7 @@ impl Queue {
             recent_samples: 0,
         };
         let queue = Queue {
+            max_bytes: std::sync::atomic::AtomicU64::new(config.max_bytes),
             config,
             counters,
             state: Mutex::new(state),
@@ -354,6 +357,13 @@ impl Queue {
         self.counters
             .queue_segments
             .store(state.segments.len() as u64, Ordering::Relaxed);
+    }
+
+    /// Changes the queue's size bound (a reload that changes how many queues share the disk);
+    /// a smaller one removes the oldest segments at the next append. Segments keep the size
+    /// they were opened with.
+    pub fn set_max_bytes(&self, max_bytes: u64) {
+        self.max_bytes.store(max_bytes, Ordering::Relaxed);
     }
 
     /// The counters this queue updates.
@@ -440,7 +450,7 @@ impl Queue {
     fn enforce_limit(&self, state: &mut State) -> Result<(), Error> {
         loop {
             let total: u64 = state.segments.iter().map(|s| s.bytes).sum();
-            if total <= self.config.max_bytes || state.segments.len() < 2 {
+            if total <= self.max_bytes.load(Ordering::Relaxed) || state.segments.len() < 2 {
                 return Ok(());
             }
             let Some(oldest) = state.segments.pop_front() else {
@@ -806,6 +816,28 @@ mod tests {
 
     fn same(a: &[Sample], b: &[Sample]) -> bool {
         a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same_as(y))
+    }
+
+    #[test]
+    fn a_lowered_bound_removes_the_oldest_segments_at_the_next_append() {
+        let dir = directory("lowered");
+        let config = QueueConfig {
+            segment_bytes: 16 * 1024,
+            ..config(&dir)
+        };
+        let (queue, counters) = open(&config);
+        let mut next = 0;
+        while counters.stats().queue_bytes < 200 * 1024 {
+            queue.append(&samples(next..next + 1000)).unwrap();
+            next += 1000;
+        }
+        assert_eq!(counters.stats().dropped(DropReason::QueueFull), 0);
+        queue.set_max_bytes(64 * 1024);
+        queue.append(&samples(next..next + 10)).unwrap();
+        let stats = counters.stats();
+        assert!(stats.queue_bytes <= 64 * 1024, "{stats:?}");
+        assert!(stats.dropped(DropReason::QueueFull) > 0, "{stats:?}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
