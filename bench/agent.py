@@ -118,7 +118,7 @@ def prometheus(work, config_file, port):
             lambda: metric(port, "prometheus_agent_samples_appended_total"))
 
 
-def ecs_prom(binary, work, config_file, port, help_text):
+def ecs_prom(binary, work, config_file, port):
     command = [str(binary), "agent", "--config.file", str(config_file), "--storage.path", str(work / "ecs-prom-agent"),
                "--web.listen-address", f"127.0.0.1:{port}", "--log.level=warn"]
     # every sample queued for the remote: scraped, the automatic series, stale markers (none here)
@@ -227,7 +227,7 @@ def main():
     contenders = [
         ("vmagent", lambda work, scrape, config, url, port: vmagent(work, scrape, url, port)),
         ("Prometheus agent mode", lambda work, scrape, config, url, port: prometheus(work, config, port)),
-        ("ecs-prom agent", (lambda work, scrape, config, url, port: ecs_prom(binary, work, config, port, help_text))
+        ("ecs-prom agent", (lambda work, scrape, config, url, port: ecs_prom(binary, work, config, port))
          if binary else None),
     ]
     node_port = free_port()

@@ -251,11 +251,7 @@ fn read_groups_file(path: &Path) -> Result<Vec<TargetGroup>, String> {
 /// Prometheus refuses a group with an invalid label name; so does this.
 fn check_group(group: &TargetGroup) -> Result<(), String> {
     for name in group.labels.keys() {
-        let valid = !name.is_empty()
-            && name.bytes().enumerate().all(|(i, b)| {
-                b == b'_' || b.is_ascii_alphabetic() || (i > 0 && b.is_ascii_digit())
-            });
-        if !valid {
+        if !crate::raw::is_valid_label_name(name) {
             return Err(format!("{name:?} is not a valid label name"));
         }
     }

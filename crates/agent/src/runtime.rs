@@ -69,6 +69,10 @@ struct Job {
     errors: BTreeMap<usize, String>,
     loops: HashMap<String, LoopHandle>,
     counters: Arc<JobCounters>,
+    /// Discovered addresses relabeling dropped, as of the last sync.
+    dropped: usize,
+    /// Discovered addresses that cannot be scraped, with why, as of the last sync.
+    invalid: Vec<String>,
 }
 
 /// The agent's moving parts, owned by one task.
@@ -261,6 +265,8 @@ impl Agent {
                             errors: BTreeMap::new(),
                             loops: HashMap::new(),
                             counters,
+                            dropped: 0,
+                            invalid: Vec::new(),
                         },
                     );
                 }
@@ -314,13 +320,12 @@ impl Agent {
                 let mut targets: Vec<Arc<TargetStatus>> =
                     job.loops.values().map(|l| Arc::clone(&l.status)).collect();
                 targets.sort_by(|a, b| a.labels.as_slice().cmp(b.labels.as_slice()));
-                let (dropped, invalid) = discovered_elsewhere(job);
                 (
                     name.clone(),
                     JobView {
                         targets,
-                        dropped,
-                        invalid,
+                        dropped: job.dropped,
+                        invalid: job.invalid.clone(),
                         discovery_errors: job.errors.values().cloned().collect(),
                         counters: Arc::clone(&job.counters),
                     },
@@ -340,36 +345,25 @@ impl Agent {
     }
 }
 
-/// How many of a job's discovered addresses relabeling dropped, and those that are invalid
-/// with why.
-fn discovered_elsewhere(job: &Job) -> (usize, Vec<String>) {
-    let mut dropped = 0;
-    let mut invalid = Vec::new();
-    for group in job.groups.values().flatten() {
-        for outcome in targets::populate_group(&job.config, group) {
-            match outcome {
-                Outcome::Kept(_) => {}
-                Outcome::Dropped(_) => dropped += 1,
-                Outcome::Invalid(labels, reason) => invalid.push(format!(
-                    "{}: {reason}",
-                    labels.get("__address__").unwrap_or_default()
-                )),
-            }
-        }
-    }
-    (dropped, invalid)
-}
-
 /// Starts loops for the job's new targets, restarts those whose settings changed (their
 /// series go on) and stops those gone (their series end).
 async fn sync_job(job: &mut Job, remotes: &Arc<RwLock<Vec<Remote>>>) {
     let mut wanted: HashMap<String, crate::targets::Target> = HashMap::new();
+    job.dropped = 0;
+    job.invalid.clear();
     for group in job.groups.values().flatten() {
         for outcome in targets::populate_group(&job.config, group) {
-            if let Outcome::Kept(target) = outcome {
-                let key = format!("{} {:?}", target.url, target.labels.as_slice());
-                // The same target found twice is scraped once, as in Prometheus.
-                wanted.entry(key).or_insert(target);
+            match outcome {
+                Outcome::Kept(target) => {
+                    let key = format!("{} {:?}", target.url, target.labels.as_slice());
+                    // The same target found twice is scraped once, as in Prometheus.
+                    wanted.entry(key).or_insert(target);
+                }
+                Outcome::Dropped(_) => job.dropped += 1,
+                Outcome::Invalid(labels, reason) => job.invalid.push(format!(
+                    "{}: {reason}",
+                    labels.get("__address__").unwrap_or_default()
+                )),
             }
         }
     }

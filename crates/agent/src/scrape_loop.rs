@@ -74,20 +74,12 @@ pub fn start(context: LoopContext, fingerprint: String) -> LoopHandle {
 /// The delay before the first scrape: the target's phase (a hash of its URL and labels)
 /// within the interval, counted from the last multiple of the interval since the epoch.
 fn first_delay(target: &Target, now_ms: i64) -> Duration {
+    use std::hash::{Hash, Hasher};
     let interval = target.interval.as_millis().max(1) as u64;
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut feed = |bytes: &[u8]| {
-        for &byte in bytes {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
-        }
-    };
-    feed(target.url.as_bytes());
-    for (name, value) in target.labels.iter() {
-        feed(name.as_bytes());
-        feed(value.as_bytes());
-    }
-    let phase = hash % interval;
+    // Fixed keys: the same target keeps its phase across reloads.
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (&target.url, target.labels.as_slice()).hash(&mut hasher);
+    let phase = hasher.finish() % interval;
     let now_in_interval = (now_ms.max(0) as u64) % interval;
     Duration::from_millis((phase + interval - now_in_interval) % interval)
 }

@@ -69,20 +69,16 @@ impl Reloads {
     }
 }
 
-fn family(name: &'static str, help: &'static str, kind: MetricType) -> Family {
-    Family::new(name, help, kind)
-}
-
 impl View {
     /// The self-metrics.
     pub fn families(&self) -> Vec<Family> {
-        let mut build = family(
+        let mut build = Family::new(
             "ecs_prom_agent_build_info",
             "ecs-prom build that runs the agent; always 1.",
             MetricType::Gauge,
         );
         build.push(vec![("version", env!("CARGO_PKG_VERSION").to_owned())], 1.0);
-        let mut reload_ok = family(
+        let mut reload_ok = Family::new(
             "ecs_prom_agent_config_last_reload_successful",
             "Whether the last configuration reload succeeded (1) or failed (0).",
             MetricType::Gauge,
@@ -91,44 +87,44 @@ impl View {
             Vec::new(),
             f64::from(u8::from(self.reloads.last_successful)),
         );
-        let mut reload_at = family(
+        let mut reload_at = Family::new(
             "ecs_prom_agent_config_last_reload_success_timestamp_seconds",
             "When the configuration was last loaded successfully.",
             MetricType::Gauge,
         );
         reload_at.push(Vec::new(), self.reloads.last_success_seconds);
 
-        let mut targets = family(
+        let mut targets = Family::new(
             "ecs_prom_agent_targets",
             "Targets by job and health of their last scrape (unknown: not scraped yet).",
             MetricType::Gauge,
         );
-        let mut dropped = family(
+        let mut dropped = Family::new(
             "ecs_prom_agent_targets_dropped",
             "Discovered addresses of a job dropped by its relabel_configs.",
             MetricType::Gauge,
         );
-        let mut invalid = family(
+        let mut invalid = Family::new(
             "ecs_prom_agent_targets_invalid",
             "Discovered addresses of a job that cannot be scraped (see the status page for why).",
             MetricType::Gauge,
         );
-        let mut sd_failing = family(
+        let mut sd_failing = Family::new(
             "ecs_prom_agent_discovery_failing",
             "Service discovery providers of a job whose last refresh failed (their last good targets are kept).",
             MetricType::Gauge,
         );
-        let mut scrapes = family(
+        let mut scrapes = Family::new(
             "ecs_prom_agent_scrapes_total",
             "Scrapes by job and result (success, failure).",
             MetricType::Counter,
         );
-        let mut scraped = family(
+        let mut scraped = Family::new(
             "ecs_prom_agent_samples_scraped_total",
             "Samples scraped, after metric relabeling, by job.",
             MetricType::Counter,
         );
-        let mut append_failures = family(
+        let mut append_failures = Family::new(
             "ecs_prom_agent_append_failures_total",
             "Appends to a remote's queue that failed (their samples were lost), by job.",
             MetricType::Counter,
@@ -166,57 +162,57 @@ impl View {
             append_failures.push(job_label(), load(&counters.append_failures));
         }
 
-        let mut appended = family(
+        let mut appended = Family::new(
             "ecs_prom_agent_remote_samples_appended_total",
             "Samples appended to a remote's queue (scraped, report series and stale markers).",
             MetricType::Counter,
         );
-        let mut sent = family(
+        let mut sent = Family::new(
             "ecs_prom_agent_remote_samples_sent_total",
             "Samples a remote accepted.",
             MetricType::Counter,
         );
-        let mut retried = family(
+        let mut retried = Family::new(
             "ecs_prom_agent_remote_samples_retried_total",
             "Samples sent again after a failed attempt (once per retry).",
             MetricType::Counter,
         );
-        let mut dropped_samples = family(
+        let mut dropped_samples = Family::new(
             "ecs_prom_agent_remote_samples_dropped_total",
             "Samples given up, by reason: too_old (retried past the age limit), rejected (a 4xx), queue_full (oldest data removed at the disk bound), corrupt (a damaged record).",
             MetricType::Counter,
         );
-        let mut requests = family(
+        let mut requests = Family::new(
             "ecs_prom_agent_remote_requests_total",
             "Remote-write requests by result: success (2xx) or failure (an error answer or none).",
             MetricType::Counter,
         );
-        let mut bytes = family(
+        let mut bytes = Family::new(
             "ecs_prom_agent_remote_sent_bytes_total",
             "Compressed bytes of the requests a remote accepted.",
             MetricType::Counter,
         );
-        let mut queue_bytes = family(
+        let mut queue_bytes = Family::new(
             "ecs_prom_agent_queue_bytes",
             "Bytes of a remote's queue segments on disk.",
             MetricType::Gauge,
         );
-        let mut queue_segments = family(
+        let mut queue_segments = Family::new(
             "ecs_prom_agent_queue_segments",
             "Segment files of a remote's queue.",
             MetricType::Gauge,
         );
-        let mut newest_appended = family(
+        let mut newest_appended = Family::new(
             "ecs_prom_agent_remote_newest_appended_timestamp_seconds",
             "Timestamp of the newest sample appended to a remote's queue.",
             MetricType::Gauge,
         );
-        let mut newest_sent = family(
+        let mut newest_sent = Family::new(
             "ecs_prom_agent_remote_newest_sent_timestamp_seconds",
             "Timestamp of the newest sample a remote accepted (the agent's start until one newer is).",
             MetricType::Gauge,
         );
-        let mut lag = family(
+        let mut lag = Family::new(
             "ecs_prom_agent_remote_lag_seconds",
             "Newest sample appended minus newest sample sent (or the agent's start, until a newer sample is sent): how far a remote is behind.",
             MetricType::Gauge,

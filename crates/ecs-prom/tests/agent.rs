@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write as _;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -45,6 +45,18 @@ async fn ready(base: &str, path: &str) -> bool {
         && http_get(&format!("{base}{path}")).await.0 == 200
 }
 
+/// `child`, once it answers 200 on `path` at `address` (within 20 s); killed when the test
+/// ends. Its base URL.
+async fn serving(child: Child, address: &str, path: &str, what: &str) -> (KillOnDrop, String) {
+    let base = format!("http://{address}");
+    let guard = KillOnDrop(child);
+    wait_for(what, Duration::from_secs(20), async || {
+        ready(&base, path).await.then_some(())
+    })
+    .await;
+    (guard, base)
+}
+
 /// Debian's Prometheus with its remote-write receiver, storing under `dir`.
 async fn prometheus_receiver(dir: &Path) -> (KillOnDrop, String) {
     prometheus_with(dir, "global:\n  scrape_interval: 1m\n").await
@@ -67,13 +79,7 @@ async fn prometheus_with(dir: &Path, config_text: &str) -> (KillOnDrop, String) 
         .stderr(Stdio::null())
         .spawn()
         .expect("prometheus is installed (Debian package prometheus)");
-    let base = format!("http://{address}");
-    let guard = KillOnDrop(child);
-    wait_for("Prometheus ready", Duration::from_secs(20), async || {
-        ready(&base, "/-/ready").await.then_some(())
-    })
-    .await;
-    (guard, base)
+    serving(child, &address, "/-/ready", "Prometheus ready").await
 }
 
 /// Debian's VictoriaMetrics, serving what it was sent at once.
@@ -91,15 +97,7 @@ async fn victoria_metrics(dir: &Path) -> (KillOnDrop, String) {
         .stderr(Stdio::null())
         .spawn()
         .expect("victoria-metrics is installed (Debian package victoria-metrics)");
-    let base = format!("http://{address}");
-    let guard = KillOnDrop(child);
-    wait_for(
-        "VictoriaMetrics ready",
-        Duration::from_secs(20),
-        async || ready(&base, "/health").await.then_some(()),
-    )
-    .await;
-    (guard, base)
+    serving(child, &address, "/health", "VictoriaMetrics ready").await
 }
 
 /// A target that counts the scrapes it answers and serves `body(n)` to the n-th (from 1).
@@ -163,13 +161,7 @@ async fn start_agent_with(
         .stderr(log)
         .spawn()
         .expect("the binary runs");
-    let base = format!("http://{address}");
-    let guard = KillOnDrop(child);
-    wait_for("the agent ready", Duration::from_secs(20), async || {
-        ready(&base, "/-/ready").await.then_some(())
-    })
-    .await;
-    (guard, base)
+    serving(child, &address, "/-/ready", "the agent ready").await
 }
 
 /// The value of one sample of the agent's `/metrics`, by its exact name and labels.
@@ -190,7 +182,7 @@ async fn raw_samples(
 ) -> BTreeMap<BTreeMap<String, String>, Vec<(i64, f64)>> {
     let url = format!(
         "{base}/api/v1/query?query={}",
-        aws_api_like_encode(&format!("{selector}[1h]"))
+        aws_api::uri_encode(&format!("{selector}[1h]"))
     );
     let (status, body) = http_get(&url).await;
     assert_eq!(status, 200, "{url}: {body}");
@@ -217,7 +209,7 @@ async fn raw_samples(
 async fn instant(base: &str, selector: &str) -> usize {
     let url = format!(
         "{base}/api/v1/query?query={}",
-        aws_api_like_encode(selector)
+        aws_api::uri_encode(selector)
     );
     let (status, body) = http_get(&url).await;
     assert_eq!(status, 200, "{url}: {body}");
@@ -231,18 +223,6 @@ fn labels_of(value: &Value) -> BTreeMap<String, String> {
         .unwrap()
         .iter()
         .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
-        .collect()
-}
-
-/// Percent-encodes a query parameter (everything but unreserved characters).
-fn aws_api_like_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                char::from(b).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
         .collect()
 }
 
@@ -957,7 +937,7 @@ async fn latest_by_source(
     let selector = format!("{{job=\"{job}\",__name__!=\"scrape_duration_seconds\"}}");
     let url = format!(
         "{base}/api/v1/query?query={}",
-        aws_api_like_encode(&selector)
+        aws_api::uri_encode(&selector)
     );
     let (status, body) = http_get(&url).await;
     assert_eq!(status, 200, "{body}");
