@@ -72,6 +72,12 @@ pub struct ScrapeConfig {
     pub file_sd_configs: Vec<FileSdConfig>,
     /// `http_sd_configs`.
     pub http_sd_configs: Vec<HttpSdConfig>,
+    /// `ecs_task_sd_configs`: the containers of the agent's own task (or instance).
+    pub ecs_task_sd_configs: Vec<EcsTaskSdConfig>,
+    /// `ecs_sd_configs`: ECS clusters through the ECS API.
+    pub ecs_sd_configs: Vec<EcsSdConfig>,
+    /// `cloudmap_sd_configs`: Cloud Map namespaces.
+    pub cloudmap_sd_configs: Vec<CloudMapSdConfig>,
     /// `relabel_configs`.
     pub relabel_configs: Vec<RelabelConfig>,
     /// `metric_relabel_configs`.
@@ -110,6 +116,48 @@ pub struct FileSdConfig {
 pub struct HttpSdConfig {
     /// `url`: http or https, with a host.
     pub url: String,
+    /// `refresh_interval` (60s).
+    pub refresh_interval: Duration,
+}
+
+/// One `ecs_task_sd_configs` entry: targets from the task metadata endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EcsTaskSdConfig {
+    /// `scope`: `task` (the agent's own task, `/task`) or `instance` (every task on the
+    /// host, `/tasks`).
+    pub scope: EcsScope,
+    /// `metadata_url`: the endpoint's base URL; `None`: `$ECS_CONTAINER_METADATA_URI_V4`.
+    pub metadata_url: Option<String>,
+    /// `refresh_interval` (10s): how soon containers that start, stop or restart are seen.
+    pub refresh_interval: Duration,
+    /// `task_metrics` (true): also a target for the task's ECS metrics, collected in-process.
+    pub task_metrics: bool,
+    /// `task_metrics_job` (`ecs-exporter`): the `job` of those metrics.
+    pub task_metrics_job: String,
+}
+
+/// Whose containers `ecs_task_sd_configs` reads.
+pub type EcsScope = ecs_exporter::Scope;
+
+/// One `ecs_sd_configs` entry: the targets of ECS clusters, as `ecs-prom discovery` finds them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EcsSdConfig {
+    /// `region`; `None`: the environment's, else the task's.
+    pub region: Option<String>,
+    /// `clusters`: names or ARNs.
+    pub clusters: Vec<String>,
+    /// `refresh_interval` (60s).
+    pub refresh_interval: Duration,
+}
+
+/// One `cloudmap_sd_configs` entry: the instances of Cloud Map namespaces, as
+/// `ecs-prom discovery` finds them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloudMapSdConfig {
+    /// `region`; `None`: the environment's, else the task's.
+    pub region: Option<String>,
+    /// `namespaces`: names.
+    pub namespaces: Vec<String>,
     /// `refresh_interval` (60s).
     pub refresh_interval: Duration,
 }
@@ -271,6 +319,11 @@ const DEFAULT_SCRAPE_INTERVAL: Duration = Duration::from_secs(60);
 const DEFAULT_SCRAPE_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_FILE_SD_REFRESH: Duration = Duration::from_secs(300);
 const DEFAULT_HTTP_SD_REFRESH: Duration = Duration::from_secs(60);
+const DEFAULT_ECS_TASK_SD_REFRESH: Duration = Duration::from_secs(10);
+const DEFAULT_AWS_SD_REFRESH: Duration = Duration::from_secs(60);
+/// The `job` of the task's ECS metrics: the exporter sidecar's, so dashboards and alerts
+/// written for it keep working.
+pub const DEFAULT_TASK_METRICS_JOB: &str = "ecs-exporter";
 const DEFAULT_REMOTE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Headers Prometheus does not let `remote_write.headers` set.
@@ -426,6 +479,62 @@ pub(crate) fn yaml_path_at(text: &str, line: u64, column: u64) -> String {
 
 struct Finisher<'a> {
     dir: &'a Path,
+}
+
+/// The `ecs_task_sd_configs` of the job at `field`.
+fn ecs_task_sd_configs(
+    field: &str,
+    raw: Option<Vec<Spanned<crate::raw::RawEcsTaskSd>>>,
+) -> Result<Vec<EcsTaskSdConfig>, ConfigError> {
+    let mut configs = Vec::new();
+    for (i, sd) in raw.unwrap_or_default().into_iter().enumerate() {
+        let here = format!("{field}.ecs_task_sd_configs[{i}]");
+        let scope = match sd.value.scope {
+            None => EcsScope::Task,
+            Some(scope) => match scope.value.as_str() {
+                "task" => EcsScope::Task,
+                "instance" => EcsScope::Instance,
+                other => {
+                    return Err(invalid(
+                        format!("{here}.scope"),
+                        scope.referenced,
+                        format!("unknown scope {other:?}: task or instance"),
+                    ));
+                }
+            },
+        };
+        let metadata_url = match sd.value.metadata_url {
+            Some(url) => Some(http_url(
+                &format!("{here}.metadata_url"),
+                url.referenced,
+                Some(url),
+                "URL is missing",
+            )?),
+            None => None,
+        };
+        let task_metrics_job = match sd.value.task_metrics_job {
+            Some(job) if job.value.is_empty() => {
+                return Err(invalid(
+                    format!("{here}.task_metrics_job"),
+                    job.referenced,
+                    "the job name must not be empty",
+                ));
+            }
+            Some(job) => job.value,
+            None => DEFAULT_TASK_METRICS_JOB.to_owned(),
+        };
+        configs.push(EcsTaskSdConfig {
+            scope,
+            metadata_url,
+            refresh_interval: sd
+                .value
+                .refresh_interval
+                .map_or(DEFAULT_ECS_TASK_SD_REFRESH, |d| d.0),
+            task_metrics: sd.value.task_metrics.unwrap_or(true),
+            task_metrics_job,
+        });
+    }
+    Ok(configs)
 }
 
 fn invalid(field: impl Into<String>, at: Location, reason: impl Into<String>) -> ConfigError {
@@ -627,6 +736,55 @@ impl Finisher<'_> {
                     .map_or(DEFAULT_HTTP_SD_REFRESH, |d| d.0),
             });
         }
+        let ecs_task_sd_configs = ecs_task_sd_configs(&field, raw.ecs_task_sd_configs)?;
+        let mut ecs_sd_configs = Vec::new();
+        for (i, sd) in raw
+            .ecs_sd_configs
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+        {
+            let clusters = sd.value.clusters.unwrap_or_default();
+            if clusters.is_empty() {
+                return Err(invalid(
+                    format!("{field}.ecs_sd_configs[{i}].clusters"),
+                    sd.referenced,
+                    "at least one cluster is required",
+                ));
+            }
+            ecs_sd_configs.push(EcsSdConfig {
+                region: sd.value.region,
+                clusters,
+                refresh_interval: sd
+                    .value
+                    .refresh_interval
+                    .map_or(DEFAULT_AWS_SD_REFRESH, |d| d.0),
+            });
+        }
+        let mut cloudmap_sd_configs = Vec::new();
+        for (i, sd) in raw
+            .cloudmap_sd_configs
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+        {
+            let namespaces = sd.value.namespaces.unwrap_or_default();
+            if namespaces.is_empty() {
+                return Err(invalid(
+                    format!("{field}.cloudmap_sd_configs[{i}].namespaces"),
+                    sd.referenced,
+                    "at least one namespace is required",
+                ));
+            }
+            cloudmap_sd_configs.push(CloudMapSdConfig {
+                region: sd.value.region,
+                namespaces,
+                refresh_interval: sd
+                    .value
+                    .refresh_interval
+                    .map_or(DEFAULT_AWS_SD_REFRESH, |d| d.0),
+            });
+        }
         let http = self.http(field, raw.basic_auth, raw.authorization, raw.tls_config)?;
         Ok(ScrapeConfig {
             job_name,
@@ -640,6 +798,9 @@ impl Finisher<'_> {
             static_configs,
             file_sd_configs,
             http_sd_configs,
+            ecs_task_sd_configs,
+            ecs_sd_configs,
+            cloudmap_sd_configs,
             relabel_configs: raw.relabel_configs.unwrap_or_default(),
             metric_relabel_configs: raw.metric_relabel_configs.unwrap_or_default(),
             sample_limit: raw.sample_limit.unwrap_or(0),

@@ -21,6 +21,7 @@
 
 mod config;
 mod duration;
+mod ecs_task_sd;
 mod error;
 mod http_client;
 mod providers;

@@ -1,14 +1,34 @@
 //! Where target groups come from: `static_configs` (once), `file_sd_configs` (files read again
-//! when they change, checked every few seconds, and at least every `refresh_interval`) and
-//! `http_sd_configs` (fetched every `refresh_interval`). A provider that fails keeps its last
-//! good groups, as Prometheus does, and says why on the status page.
+//! when they change, checked every few seconds, and at least every `refresh_interval`),
+//! `http_sd_configs` (fetched every `refresh_interval`), `ecs_task_sd_configs` (the task
+//! metadata endpoint, read every `refresh_interval`), and `ecs_sd_configs` and
+//! `cloudmap_sd_configs` (`ecs-prom discovery`'s sources, refreshed every
+//! `refresh_interval`). A provider that fails keeps its last good groups, as Prometheus does,
+//! and says why on the status page.
 
-use crate::config::{FileSdConfig, HttpSdConfig, ScrapeConfig};
+use crate::config::{EcsScope, EcsTaskSdConfig, FileSdConfig, HttpSdConfig, ScrapeConfig};
 use crate::targets::TargetGroup;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc;
+
+/// The deadline of one request to the task metadata endpoint.
+const METADATA_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The variable ECS sets to the task metadata endpoint of each container.
+pub const METADATA_URI_VARIABLE: &str = "ECS_CONTAINER_METADATA_URI_V4";
+
+/// How long a container instance's address is kept by `ecs_sd_configs` (as discovery's
+/// `--ecs.container-instance-ttl` default).
+const CONTAINER_INSTANCE_TTL: Duration = Duration::from_secs(600);
+
+/// The deadline of one AWS API call of `ecs_sd_configs` and `cloudmap_sd_configs`.
+const AWS_CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// ECS API calls a second at most, as discovery's `--ecs.requests-per-second` default.
+const ECS_REQUESTS_PER_SECOND: f64 = 10.0;
 
 /// How often file_sd looks for changed files.
 const FILE_CHECK_INTERVAL: Duration = Duration::from_secs(5);
@@ -47,6 +67,7 @@ pub fn start(
         .map(|group| TargetGroup {
             targets: group.targets.clone(),
             labels: group.labels.clone(),
+            ..TargetGroup::default()
         })
         .collect();
     let _ = updates.send(Update {
@@ -74,7 +95,244 @@ pub fn start(
             updates.clone(),
         )));
     }
+    for config in &job.ecs_task_sd_configs {
+        provider += 1;
+        tasks.push(tokio::spawn(watch_task_metadata(
+            job.job_name.clone(),
+            provider,
+            config.clone(),
+            updates.clone(),
+        )));
+    }
+    for config in &job.ecs_sd_configs {
+        provider += 1;
+        let source = AwsSource {
+            region: config.region.clone(),
+            namespaces: Vec::new(),
+            clusters: config.clusters.clone(),
+            refresh_interval: config.refresh_interval,
+        };
+        tasks.push(tokio::spawn(poll_aws(
+            job.job_name.clone(),
+            provider,
+            source,
+            updates.clone(),
+        )));
+    }
+    for config in &job.cloudmap_sd_configs {
+        provider += 1;
+        let source = AwsSource {
+            region: config.region.clone(),
+            namespaces: config.namespaces.clone(),
+            clusters: Vec::new(),
+            refresh_interval: config.refresh_interval,
+        };
+        tasks.push(tokio::spawn(poll_aws(
+            job.job_name.clone(),
+            provider,
+            source,
+            updates.clone(),
+        )));
+    }
     tasks
+}
+
+/// How many providers `start` starts for `job` (static included).
+pub fn count(job: &ScrapeConfig) -> usize {
+    1 + job.file_sd_configs.len()
+        + job.http_sd_configs.len()
+        + job.ecs_task_sd_configs.len()
+        + job.ecs_sd_configs.len()
+        + job.cloudmap_sd_configs.len()
+}
+
+/// Sends an update unless it says what the last one said; whether the receiver is still there.
+fn send_if_changed(
+    updates: &mpsc::UnboundedSender<Update>,
+    last: &mut Option<(Vec<TargetGroup>, Option<String>)>,
+    update: Update,
+) -> bool {
+    let now = (update.groups.clone(), update.error.clone());
+    if last.as_ref() == Some(&now) {
+        return !updates.is_closed();
+    }
+    *last = Some(now);
+    updates.send(update).is_ok()
+}
+
+/// `ecs_task_sd_configs`: reads `/task` (or `/tasks`) every `refresh_interval`.
+async fn watch_task_metadata(
+    job: String,
+    provider: usize,
+    config: EcsTaskSdConfig,
+    updates: mpsc::UnboundedSender<Update>,
+) {
+    let url = config
+        .metadata_url
+        .clone()
+        .or_else(|| std::env::var(METADATA_URI_VARIABLE).ok())
+        .filter(|url| !url.is_empty());
+    let client = match url
+        .as_deref()
+        .map(|url| ecs_metadata::MetadataClient::new(url, METADATA_TIMEOUT))
+    {
+        Some(Ok(client)) => client,
+        Some(Err(error)) => {
+            let error = format!("ecs_task_sd: {}", web::error_chain(&error));
+            let _ = updates.send(Update {
+                job,
+                provider,
+                groups: Vec::new(),
+                error: Some(error),
+            });
+            return;
+        }
+        None => {
+            let error = format!(
+                "ecs_task_sd: no metadata_url given and {METADATA_URI_VARIABLE} is not set (not running on ECS?)"
+            );
+            let _ = updates.send(Update {
+                job,
+                provider,
+                groups: Vec::new(),
+                error: Some(error),
+            });
+            return;
+        }
+    };
+    let url = client.base_url().to_owned();
+    let path = match config.scope {
+        EcsScope::Task => ecs_metadata::paths::TASK,
+        EcsScope::Instance => ecs_metadata::paths::TASKS,
+    };
+    let mut groups = Vec::new();
+    let mut last = None;
+    loop {
+        let read = match client.fetch(path).await {
+            Ok(body) => ecs_metadata::parse_tasks(&body).map_err(|e| web::error_chain(&e)),
+            Err(error) => Err(web::error_chain(&error)),
+        };
+        let error = match read {
+            Ok(mut tasks) => {
+                tasks.retain(|task| !task.task_arn.is_empty());
+                let found = crate::ecs_task_sd::target_groups(&tasks, &config, &url);
+                groups = found.groups;
+                (!found.problems.is_empty()).then(|| found.problems.join("; "))
+            }
+            // The last good groups stay.
+            Err(error) => Some(format!("GET {url}{path}: {error}")),
+        };
+        let update = Update {
+            job: job.clone(),
+            provider,
+            groups: groups.clone(),
+            error,
+        };
+        if !send_if_changed(&updates, &mut last, update) {
+            return;
+        }
+        tokio::time::sleep(config.refresh_interval).await;
+    }
+}
+
+/// What one `ecs_sd_configs` or `cloudmap_sd_configs` entry asks of discovery.
+struct AwsSource {
+    region: Option<String>,
+    namespaces: Vec<String>,
+    clusters: Vec<String>,
+    refresh_interval: Duration,
+}
+
+/// `ecs_sd_configs` and `cloudmap_sd_configs`: `ecs-prom discovery`'s sources, refreshed
+/// every `refresh_interval`; each keeps its last good targets through AWS errors.
+async fn poll_aws(
+    job: String,
+    provider: usize,
+    source: AwsSource,
+    updates: mpsc::UnboundedSender<Update>,
+) {
+    let mut last = None;
+    let client = loop {
+        match aws_client(source.region.clone()).await {
+            Ok(client) => break client,
+            Err(error) => {
+                let update = Update {
+                    job: job.clone(),
+                    provider,
+                    groups: Vec::new(),
+                    error: Some(error),
+                };
+                if !send_if_changed(&updates, &mut last, update) {
+                    return;
+                }
+                tokio::time::sleep(source.refresh_interval).await;
+            }
+        }
+    };
+    let namespaces = if source.namespaces.is_empty() {
+        discovery::Namespaces::None
+    } else {
+        discovery::Namespaces::Fixed(source.namespaces.clone())
+    };
+    let mut sources = discovery::Discovery::new(
+        Arc::new(client),
+        namespaces,
+        &source.clusters,
+        CONTAINER_INSTANCE_TTL,
+        None,
+    );
+    loop {
+        sources.refresh(source.refresh_interval).await;
+        let groups = sources
+            .targets()
+            .into_iter()
+            .map(|group| TargetGroup {
+                targets: group.targets,
+                labels: group.labels,
+                ..TargetGroup::default()
+            })
+            .collect();
+        let mut errors: Vec<String> = sources
+            .namespaces_error
+            .iter()
+            .map(|error| web::error_chain(error))
+            .collect();
+        for (key, status) in &sources.sources {
+            if let Some(error) = &status.last_error {
+                errors.push(format!("{key}: {}", web::error_chain(error)));
+            }
+        }
+        let update = Update {
+            job: job.clone(),
+            provider,
+            groups,
+            error: (!errors.is_empty()).then(|| errors.join("; ")),
+        };
+        if !send_if_changed(&updates, &mut last, update) {
+            return;
+        }
+        tokio::time::sleep(source.refresh_interval).await;
+    }
+}
+
+/// The AWS client of discovery's sources: the standard credential chain, in the given region,
+/// else the environment's, else the task's.
+async fn aws_client(region: Option<String>) -> Result<aws_api::AwsClient, String> {
+    let env = |name: &str| std::env::var(name).ok();
+    let aws = aws_api::AwsConfig::load(env)
+        .map_err(|e| format!("AWS credentials: {}", web::error_chain(&e)))?;
+    let region = match region.or_else(|| aws.region.clone()) {
+        Some(region) => region,
+        None => aws_api::region_of_this_task(env)
+            .await
+            .map_err(|e| format!("no region given and none found: {}", web::error_chain(&e)))?,
+    };
+    let options = aws_api::ClientOptions {
+        attempt_timeout: AWS_CALL_TIMEOUT,
+        rate_limits: vec![(aws_api::Service::Ecs, ECS_REQUESTS_PER_SECOND)],
+        ..aws_api::ClientOptions::default()
+    };
+    Ok(aws_api::AwsClient::new(aws, region, options))
 }
 
 /// What file_sd knows of one file: when it changed and its last good groups.

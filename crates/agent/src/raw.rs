@@ -112,6 +112,9 @@ pub(crate) struct RawScrape {
     pub(crate) static_configs: Option<Vec<RawStatic>>,
     pub(crate) file_sd_configs: Option<Vec<Spanned<RawFileSd>>>,
     pub(crate) http_sd_configs: Option<Vec<Spanned<RawHttpSd>>>,
+    pub(crate) ecs_task_sd_configs: Option<Vec<Spanned<RawEcsTaskSd>>>,
+    pub(crate) ecs_sd_configs: Option<Vec<Spanned<RawEcsSd>>>,
+    pub(crate) cloudmap_sd_configs: Option<Vec<Spanned<RawCloudMapSd>>>,
     pub(crate) relabel_configs: Option<Vec<RelabelConfig>>,
     pub(crate) metric_relabel_configs: Option<Vec<RelabelConfig>>,
     pub(crate) sample_limit: Option<u64>,
@@ -140,6 +143,32 @@ pub(crate) struct RawFileSd {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawHttpSd {
     pub(crate) url: Option<Spanned<String>>,
+    pub(crate) refresh_interval: Option<PromDuration>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawEcsTaskSd {
+    pub(crate) scope: Option<Spanned<String>>,
+    pub(crate) metadata_url: Option<Spanned<String>>,
+    pub(crate) refresh_interval: Option<PromDuration>,
+    pub(crate) task_metrics: Option<bool>,
+    pub(crate) task_metrics_job: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawEcsSd {
+    pub(crate) region: Option<String>,
+    pub(crate) clusters: Option<Vec<String>>,
+    pub(crate) refresh_interval: Option<PromDuration>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCloudMapSd {
+    pub(crate) region: Option<String>,
+    pub(crate) namespaces: Option<Vec<String>>,
     pub(crate) refresh_interval: Option<PromDuration>,
 }
 

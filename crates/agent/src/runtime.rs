@@ -237,8 +237,7 @@ impl Agent {
             });
             let counters = Arc::clone(self.counters.entry(name.clone()).or_default());
             let providers = providers::start(&job_config, &client, &self.updates);
-            let provider_count =
-                1 + job_config.file_sd_configs.len() + job_config.http_sd_configs.len();
+            let provider_count = providers::count(&job_config);
             match self.jobs.get_mut(&name) {
                 Some(job) => {
                     for task in job.providers.drain(..) {
@@ -355,7 +354,12 @@ async fn sync_job(job: &mut Job, remotes: &Arc<RwLock<Vec<Remote>>>) {
         for outcome in targets::populate_group(&job.config, group) {
             match outcome {
                 Outcome::Kept(target) => {
-                    let key = format!("{} {:?}", target.url, target.labels.as_slice());
+                    let key = format!(
+                        "{} {:?} {:?}",
+                        target.url,
+                        target.labels.as_slice(),
+                        target.source
+                    );
                     // The same target found twice is scraped once, as in Prometheus.
                     wanted.entry(key).or_insert(target);
                 }

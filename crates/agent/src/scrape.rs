@@ -197,9 +197,35 @@ impl SeriesCache {
         settings: &ScrapeSettings,
         now_ms: i64,
     ) -> ScrapeOutcome {
+        self.read(fetch(client, url, settings), settings, now_ms)
+            .await
+    }
+
+    /// Reads the ECS metrics `collector` gives, in-process, at `now_ms`: the exporter's
+    /// families, handled as a scrape of the exporter would be.
+    pub async fn collect_ecs(
+        &mut self,
+        collector: &ecs_exporter::Collector,
+        settings: &ScrapeSettings,
+        now_ms: i64,
+    ) -> ScrapeOutcome {
+        let collected = async {
+            let families = collector.collect().await?;
+            Ok(scrape_of_families(&families))
+        };
+        self.read(collected, settings, now_ms).await
+    }
+
+    /// One scrape whose body `fetched` reads.
+    async fn read(
+        &mut self,
+        fetched: impl std::future::Future<Output = Result<exposition::Scrape, String>>,
+        settings: &ScrapeSettings,
+        now_ms: i64,
+    ) -> ScrapeOutcome {
         let started = Instant::now();
         self.generation += 1;
-        let result = match fetch(client, url, settings).await {
+        let result = match fetched.await {
             Ok(scrape) => self.process(scrape, settings, now_ms),
             Err(error) => Err(error),
         };
@@ -393,6 +419,35 @@ fn add_external_labels(mut labels: Labels, external: &[(String, String)]) -> rem
 }
 
 /// The parsed body, or why the scrape fails.
+/// Families built in-process as the parser would read their text: sample names with their
+/// suffixes, labels sorted, no timestamps. The series cache reads only the samples.
+pub fn scrape_of_families(families: &[exposition::Family]) -> exposition::Scrape {
+    let samples = families
+        .iter()
+        .flat_map(|family| {
+            family.samples.iter().map(move |sample| {
+                let mut labels: Vec<(String, String)> = sample
+                    .labels
+                    .iter()
+                    .map(|(name, value)| ((*name).to_owned(), value.clone()))
+                    .collect();
+                labels.sort();
+                exposition::ScrapedSample {
+                    name: format!("{}{}", family.name, sample.suffix),
+                    labels,
+                    value: sample.value,
+                    timestamp_ms: None,
+                }
+            })
+        })
+        .collect();
+    exposition::Scrape {
+        format: exposition::Format::Text,
+        samples,
+        families: Vec::new(),
+    }
+}
+
 async fn fetch(
     client: &web::Client,
     url: &str,

@@ -6,7 +6,7 @@
 use crate::remotes::Remote;
 use crate::scrape::{Sample, ScrapeSettings, SeriesCache};
 use crate::status::{Health, JobCounters, TargetStatus};
-use crate::targets::Target;
+use crate::targets::{Source, Target};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -86,6 +86,20 @@ fn first_delay(target: &Target, now_ms: i64) -> Duration {
 
 async fn run(mut context: LoopContext, mut stopped: oneshot::Receiver<Stop>) -> SeriesCache {
     let interval = context.target.interval;
+    // A metadata endpoint target is read in-process; its URL was accepted by discovery
+    // already, so it is an endpoint's base URL.
+    let collector = match context.target.source {
+        Source::Http => None,
+        Source::EcsMetadata(scope) => {
+            match ecs_exporter::Collector::new(&context.target.url, scope, context.target.timeout) {
+                Ok(collector) => Some(collector),
+                Err(error) => {
+                    tracing::error!(url = %context.target.url, error = %web::error_chain(&error), "not a task metadata endpoint; scraping it over HTTP instead");
+                    None
+                }
+            }
+        }
+    };
     let start = tokio::time::Instant::now() + first_delay(&context.target, timestamps::now_ms());
     let mut ticker = tokio::time::interval_at(start, interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -100,12 +114,27 @@ async fn run(mut context: LoopContext, mut stopped: oneshot::Receiver<Stop>) -> 
             _ = ticker.tick() => {}
         }
         let now_ms = timestamps::now_ms();
-        let scraping = context.series.scrape(
-            &context.client,
-            &context.target.url,
-            &context.settings,
-            now_ms,
-        );
+        let scraping = async {
+            match &collector {
+                Some(collector) => {
+                    context
+                        .series
+                        .collect_ecs(collector, &context.settings, now_ms)
+                        .await
+                }
+                None => {
+                    context
+                        .series
+                        .scrape(
+                            &context.client,
+                            &context.target.url,
+                            &context.settings,
+                            now_ms,
+                        )
+                        .await
+                }
+            }
+        };
         let outcome = tokio::select! {
             why = &mut stopped => {
                 if why.unwrap_or(Stop::Quietly) == Stop::TargetGone {
@@ -188,6 +217,7 @@ mod tests {
             url: url.to_owned(),
             interval: Duration::from_secs(10),
             timeout: Duration::from_secs(5),
+            source: Source::Http,
         };
         let a = target("http://a:1/metrics");
         let delay = first_delay(&a, 1_000_000);

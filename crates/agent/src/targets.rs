@@ -12,13 +12,26 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// A group of targets sharing labels, as service discovery yields it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
 pub struct TargetGroup {
     /// `host:port` addresses.
     pub targets: Vec<String>,
     /// Labels of every target of the group.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// How its targets are read; only `ecs_task_sd_configs` gives anything but HTTP.
+    #[serde(skip)]
+    pub source: Source,
+}
+
+/// How a target's samples are read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Source {
+    /// A scrape of its URL.
+    #[default]
+    Http,
+    /// Its URL is a task metadata endpoint, read in-process into the exporter's ECS metrics.
+    EcsMetadata(crate::config::EcsScope),
 }
 
 /// A target to scrape.
@@ -35,6 +48,8 @@ pub struct Target {
     pub interval: Duration,
     /// The deadline of each scrape.
     pub timeout: Duration,
+    /// How it is read.
+    pub source: Source,
 }
 
 /// What became of one discovered address.
@@ -53,7 +68,19 @@ pub fn populate_group(job: &ScrapeConfig, group: &TargetGroup) -> Vec<Outcome> {
     group
         .targets
         .iter()
-        .map(|address| populate(job, address, &group.labels))
+        .map(|address| {
+            let mut outcome = populate(job, address, &group.labels);
+            if let Outcome::Kept(target) = &mut outcome {
+                target.source = group.source;
+                if group.source != Source::Http {
+                    // A metadata endpoint is read at its own paths: no query parameters.
+                    target
+                        .url
+                        .truncate(target.url.find('?').unwrap_or(target.url.len()));
+                }
+            }
+            outcome
+        })
         .collect()
 }
 
@@ -152,6 +179,7 @@ fn finish(job: &ScrapeConfig, mut labels: Labels) -> Result<Target, String> {
         url,
         interval,
         timeout,
+        source: Source::Http,
     })
 }
 

@@ -16,12 +16,12 @@ pub mod ssm;
 pub mod state;
 
 use aws_api::AwsClient;
+pub use ecs::{docker_labels, is_task_metadata_exporter};
 pub use error::{RefreshError, TargetError};
 use file_sd::FileOutput;
 pub use file_sd::TargetGroup;
 use prometheus_config::ConfigSync;
-use refresh::Discovery;
-pub use refresh::Namespaces;
+pub use refresh::{Discovery, Namespaces};
 pub use snapshot::Snapshot;
 use state::StateFile;
 use std::future::Future;

@@ -1,17 +1,15 @@
 //! The exporter's HTTP server: `/metrics` (or the configured telemetry path), the health
 //! and readiness endpoints, and a landing page.
 
-use crate::metrics::{Inputs, Scope, SharedInterfaces, ecs_families};
-use crate::upstream::{Collected, Upstream};
+use crate::collector::Collector;
+use crate::metrics::Scope;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use ecs_metadata::MetadataClient;
-use exposition::{Family, MetricType};
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How recently the endpoint must have answered for `/-/ready` to say so without asking it.
@@ -33,17 +31,14 @@ pub struct Config {
 }
 
 struct App {
-    upstream: Arc<Upstream>,
-    shared_interfaces: Mutex<SharedInterfaces>,
+    collector: Collector,
     config: Config,
 }
 
 /// The exporter's routes, for driving without a socket in tests.
 pub fn router(config: Config) -> Result<Router, ecs_metadata::InvalidBaseUrl> {
-    let client = MetadataClient::new(&config.metadata_url, config.timeout)?;
     let app = Arc::new(App {
-        upstream: Arc::new(Upstream::new(client, config.scope)),
-        shared_interfaces: Mutex::new(SharedInterfaces::default()),
+        collector: Collector::new(&config.metadata_url, config.scope, config.timeout)?,
         config: config.clone(),
     });
     Ok(Router::new()
@@ -68,44 +63,17 @@ pub async fn run(
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {
-    let reading = app.upstream.read().await;
-    // `last_good_tasks` is this reading's metadata when it was read, else the last good copy.
-    let tasks = reading
-        .last_good_tasks
-        .as_ref()
-        .filter(|_| !reading.all_failed());
-    let Some(tasks) = tasks else {
-        let mut reasons = String::from("the ECS task metadata endpoint could not be read:\n");
-        for (collector, error) in [
-            ("metadata", reading.metadata.result.as_ref().err()),
-            ("stats", reading.stats.result.as_ref().err()),
-        ] {
-            if let Some(error) = error {
-                reasons.push_str(&format!("{collector}: {}\n", web::error_chain(error)));
-            }
+    let mut families = match app.collector.collect().await {
+        Ok(families) => families,
+        Err(reasons) => {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                reasons,
+            )
+                .into_response();
         }
-        if reading.metadata.result.is_err() && reading.stats.result.is_ok() {
-            reasons.push_str("stats cannot be attributed to containers before the task metadata has been read once\n");
-        }
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            reasons,
-        )
-            .into_response();
     };
-
-    let inputs = Inputs {
-        tasks,
-        tasks_current: reading.metadata.result.is_ok(),
-        stats: reading.stats.result.as_ref().ok(),
-        scope: app.config.scope,
-    };
-    let mut families = match app.shared_interfaces.lock() {
-        Ok(mut shared_interfaces) => ecs_families(&inputs, &mut shared_interfaces),
-        Err(_) => ecs_families(&inputs, &mut SharedInterfaces::default()),
-    };
-    families.extend(self_families(&reading.metadata, &reading.stats));
     if app.config.process_metrics {
         families.extend(exposition::process_families());
     }
@@ -114,42 +82,15 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
     ([(header::CONTENT_TYPE, exposition::CONTENT_TYPE)], body).into_response()
 }
 
-fn self_families<A, B>(metadata: &Collected<A>, stats: &Collected<B>) -> Vec<Family> {
-    let mut build = Family::new(
-        "ecs_exporter_build_info",
-        "ecs-prom build that serves these metrics; always 1.",
-        MetricType::Gauge,
-    );
-    build.push(vec![("version", env!("CARGO_PKG_VERSION").to_owned())], 1.0);
-    let mut success = Family::new(
-        "ecs_exporter_collector_success",
-        "1 when the collector's request to the metadata endpoint succeeded in this scrape, else 0.",
-        MetricType::Gauge,
-    );
-    let mut duration = Family::new(
-        "ecs_exporter_collector_duration_seconds",
-        "How long the collector's request to the metadata endpoint took in this scrape, in seconds.",
-        MetricType::Gauge,
-    );
-    for (name, ok, took) in [
-        ("metadata", metadata.result.is_ok(), metadata.duration),
-        ("stats", stats.result.is_ok(), stats.duration),
-    ] {
-        success.push(vec![("collector", name.to_owned())], f64::from(ok));
-        duration.push(vec![("collector", name.to_owned())], took.as_secs_f64());
-    }
-    vec![build, duration, success]
-}
-
 async fn healthy() -> &'static str {
     "ecs-prom exporter is healthy.\n"
 }
 
 async fn ready(State(app): State<Arc<App>>) -> Response {
-    if app.upstream.answered_within(READY_WINDOW) {
+    if app.collector.upstream().answered_within(READY_WINDOW) {
         return (StatusCode::OK, "ecs-prom exporter is ready.\n").into_response();
     }
-    let reading = app.upstream.read().await;
+    let reading = app.collector.upstream().read().await;
     if !reading.servable() {
         let reason = reading
             .metadata
@@ -169,7 +110,7 @@ async fn ready(State(app): State<Arc<App>>) -> Response {
 
 async fn landing_page(State(app): State<Arc<App>>) -> Html<String> {
     let path = web::html_escape(&app.config.telemetry_path);
-    let endpoint = web::html_escape(app.upstream.base_url());
+    let endpoint = web::html_escape(app.collector.upstream().base_url());
     let scope = app.config.scope.as_str();
     Html(format!(
         "<!doctype html>\n<html><head><title>ecs-prom exporter</title></head><body>\n\

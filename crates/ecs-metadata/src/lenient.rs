@@ -238,6 +238,84 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Entries<T> {
     }
 }
 
+/// A JSON object's entries whose values are strings, in document order; other entries are
+/// skipped, and anything but an object reads as empty.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Strings(pub Vec<(String, String)>);
+
+impl<'de> Deserialize<'de> for Strings {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Strings;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object of strings")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Strings, A::Error> {
+                let mut entries = Vec::new();
+                while let Some((key, value)) = map.next_entry::<String, StringOnly>()? {
+                    if let Some(value) = value.0 {
+                        entries.push((key, value));
+                    }
+                }
+                Ok(Strings(entries))
+            }
+            absent_otherwise!(bool, u64, i64, f64, str, seq);
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+/// A JSON array's string elements; other elements are skipped, and anything but an array
+/// reads as empty.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Texts(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for Texts {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Texts;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an array of strings")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Texts, A::Error> {
+                let mut items = Vec::new();
+                while let Some(StringOnly(item)) = seq.next_element::<StringOnly>()? {
+                    items.extend(item);
+                }
+                Ok(Texts(items))
+            }
+            absent_otherwise!(bool, u64, i64, f64, str, map);
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+/// A JSON string; anything else is `None`.
+#[derive(Default)]
+struct StringOnly(Option<String>);
+
+impl<'de> Deserialize<'de> for StringOnly {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = StringOnly;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<StringOnly, E> {
+                Ok(StringOnly(Some(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<StringOnly, E> {
+                Ok(StringOnly(Some(v)))
+            }
+            absent_otherwise!(bool, u64, i64, f64, seq, map);
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
 /// A whole document: one JSON object read as `T`, or an array whose object elements are
 /// read as `T` (other elements skipped). Any other JSON value is an error.
 pub(crate) struct OneOrMany<T>(pub Vec<T>);

@@ -13,7 +13,7 @@ pub mod task;
 
 pub use client::{FetchError, InvalidBaseUrl, MetadataClient, paths};
 pub use stats::{ContainerStats, NetworkCounters, parse_stats};
-pub use task::{Container, Task, parse_tasks};
+pub use task::{Container, Port, Task, parse_tasks};
 
 /// A response body that is not a document of the expected kind: not JSON at all, or JSON of
 /// another shape (for example `null` where a task object belongs).

@@ -1,8 +1,9 @@
 //! The task document (`/task`, and each element of `/tasks`) and its containers.
 
 use crate::DocumentError;
-use crate::lenient::{List, Num, Obj, OneOrMany, Text, Time, read_document};
+use crate::lenient::{List, Num, Obj, OneOrMany, Strings, Text, Texts, Time, read_document};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 
 /// One ECS task as the metadata endpoint describes it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -83,6 +84,25 @@ pub struct Container {
     pub health_status: Option<String>,
     /// `Networks[0].NetworkMode`: `awsvpc`, `bridge`, `host`, ... when reported.
     pub network_mode: Option<String>,
+    /// `Networks[0].IPv4Addresses`, empty ones left out (bridge-mode captures show `""`).
+    pub ipv4_addresses: Vec<String>,
+    /// `Labels`: the container's Docker labels, those of its task definition among them.
+    pub labels: BTreeMap<String, String>,
+    /// `Ports`: the ports it exposes and, in bridge and host mode, where they are bound.
+    pub ports: Vec<Port>,
+}
+
+/// One entry of a container's `Ports`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Port {
+    /// `ContainerPort`.
+    pub container_port: Option<u16>,
+    /// `HostPort`: the port on the host (bridge mode: often a dynamic one).
+    pub host_port: Option<u16>,
+    /// `HostIp`: the host address it is bound to (`0.0.0.0`, `::`).
+    pub host_ip: String,
+    /// `Protocol`: `tcp` or `udp`.
+    pub protocol: String,
 }
 
 impl Container {
@@ -189,6 +209,30 @@ struct RawContainer {
     health: Obj<RawHealth>,
     #[serde(rename = "Networks")]
     networks: List<RawNetwork>,
+    #[serde(rename = "Labels")]
+    labels: Strings,
+    #[serde(rename = "Ports")]
+    ports: List<RawPort>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct RawPort {
+    #[serde(rename = "ContainerPort")]
+    container_port: Num,
+    #[serde(rename = "HostPort")]
+    host_port: Num,
+    #[serde(rename = "HostIp")]
+    host_ip: Text,
+    #[serde(rename = "Protocol")]
+    protocol: Text,
+}
+
+/// A port number, if the number is one.
+fn port_number(value: Option<f64>) -> Option<u16> {
+    value
+        .filter(|v| v.fract() == 0.0 && (1.0..=65535.0).contains(v))
+        .map(|v| v as u16)
 }
 
 #[derive(Default, Deserialize)]
@@ -202,6 +246,8 @@ struct RawHealth {
 struct RawNetwork {
     #[serde(rename = "NetworkMode")]
     network_mode: Text,
+    #[serde(rename = "IPv4Addresses")]
+    ipv4_addresses: Texts,
 }
 
 impl From<RawTask> for Task {
@@ -245,6 +291,7 @@ impl From<RawContainer> for Container {
     fn from(raw: RawContainer) -> Container {
         let limits = raw.limits.0.unwrap_or_default();
         let container_type = raw.container_type.0;
+        let network = raw.networks.0.unwrap_or_default().into_iter().next();
         Container {
             docker_id: raw.docker_id.0,
             name: raw.name.0,
@@ -267,14 +314,29 @@ impl From<RawContainer> for Container {
                 .0
                 .map(|health| health.status.0)
                 .filter(|s| !s.is_empty()),
-            network_mode: raw
-                .networks
+            network_mode: network
+                .as_ref()
+                .map(|network| network.network_mode.0.clone())
+                .filter(|mode| !mode.is_empty()),
+            ipv4_addresses: network
+                .map(|network| network.ipv4_addresses.0)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|address| !address.is_empty())
+                .collect(),
+            labels: raw.labels.0.into_iter().collect(),
+            ports: raw
+                .ports
                 .0
                 .unwrap_or_default()
                 .into_iter()
-                .next()
-                .map(|network| network.network_mode.0)
-                .filter(|mode| !mode.is_empty()),
+                .map(|port| Port {
+                    container_port: port_number(port.container_port.0),
+                    host_port: port_number(port.host_port.0),
+                    host_ip: port.host_ip.0,
+                    protocol: port.protocol.0,
+                })
+                .collect(),
         }
     }
 }
@@ -298,6 +360,70 @@ mod tests {
 
     fn parse(value: Value) -> Result<Vec<Task>, DocumentError> {
         parse_tasks(value.to_string().as_bytes())
+    }
+
+    #[test]
+    fn reads_labels_ports_and_addresses_of_real_captures() {
+        let read = |name: &str| {
+            let path = format!(
+                "{}/../../fixtures/ecs-metadata/{name}",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            parse_tasks(&std::fs::read(path).expect("fixture")).expect("parses")
+        };
+        // EC2 bridge mode: the exporter's port bound twice (IPv4 and IPv6) on a dynamic host
+        // port and its bridge address; the other container's `IPv4Addresses` is `[""]`.
+        let ec2 = read("ecs_exporter-ec2_task_metadata.json");
+        let exporter = ec2[0]
+            .containers
+            .iter()
+            .find(|c| c.name == "ecs-exporter")
+            .expect("exporter container");
+        assert_eq!(exporter.network_mode.as_deref(), Some("bridge"));
+        assert_eq!(exporter.ipv4_addresses, ["172.17.0.2"]);
+        assert!(ec2[0].containers[0].ipv4_addresses.is_empty());
+        assert_eq!(exporter.ports.len(), 2);
+        assert_eq!(exporter.ports[0].container_port, Some(9779));
+        assert_eq!(exporter.ports[0].host_port, Some(32768));
+        assert_eq!(exporter.ports[0].host_ip, "0.0.0.0");
+        assert_eq!(exporter.ports[1].host_ip, "::");
+        assert_eq!(
+            exporter
+                .labels
+                .get("com.amazonaws.ecs.cluster")
+                .map(String::as_str),
+            Some("prom-ecs-exporter-sandbox")
+        );
+        // awsvpc: the task ENI's address on every container.
+        let awsvpc = read("aws-docs-ec2-awsvpc-task_metadata.json");
+        assert_eq!(awsvpc[0].containers[0].ipv4_addresses, ["10.0.2.61"]);
+        assert!(awsvpc[0].containers[0].ports.is_empty());
+    }
+
+    #[test]
+    fn odd_labels_and_ports_are_left_out() {
+        let tasks = parse(json!({
+            "TaskARN": "arn",
+            "Containers": [{
+                "Labels": {"a": "1", "n": 2, "o": {"x": "y"}, "z": null},
+                "Ports": [{"ContainerPort": 70000, "HostPort": 8080.5}, "x",
+                          {"ContainerPort": 8080, "HostPort": 32768, "Protocol": "tcp"}],
+                "Networks": [{"NetworkMode": "awsvpc", "IPv4Addresses": ["", 7, "10.0.0.1"]}]
+            }, {"Labels": ["not", "an", "object"], "Ports": {}}]
+        }))
+        .expect("parses");
+        let c = &tasks[0].containers[0];
+        assert_eq!(c.labels, BTreeMap::from([("a".to_owned(), "1".to_owned())]));
+        assert_eq!(c.ports.len(), 2);
+        assert_eq!(
+            (c.ports[0].container_port, c.ports[0].host_port),
+            (None, None)
+        );
+        assert_eq!(c.ports[1].container_port, Some(8080));
+        assert_eq!(c.ports[1].host_port, Some(32768));
+        assert_eq!(c.ipv4_addresses, ["10.0.0.1"]);
+        assert!(tasks[0].containers[1].labels.is_empty());
+        assert!(tasks[0].containers[1].ports.is_empty());
     }
 
     #[test]

@@ -7,7 +7,7 @@
 mod targets;
 mod wire;
 
-pub use targets::{docker_labels, targets_of_task};
+pub use targets::{docker_labels, is_task_metadata_exporter, targets_of_task};
 pub use wire::{
     Attachment, ContainerDefinition, NameValue, NetworkBinding, NetworkInterface, Tag, Task,
     TaskContainer, TaskDefinition,

@@ -137,7 +137,7 @@ pub fn targets_of_task(
 /// Whether an image is a task-metadata exporter (ecs-prom or ecs_exporter). Its metrics carry
 /// a `container_name` label per container of the task, which a `container_name` target label
 /// would overwrite, so its target leaves that label to `__meta_ecs_container_name`.
-fn is_task_metadata_exporter(image: &str) -> bool {
+pub fn is_task_metadata_exporter(image: &str) -> bool {
     let repository = image.split(['@']).next().unwrap_or(image);
     let name = repository
         .rsplit('/')
