@@ -5,7 +5,8 @@
 //! subset is an error naming it and its line) and checked as Prometheus checks it.
 //!
 //! ```text
-//! providers (static, file_sd, http_sd) ─> targets (relabel) ─> scrape loop per target
+//! providers (static, file_sd, http_sd, ecs_task_sd, ecs_sd, cloudmap_sd)
+//!     ─> targets (relabel) ─> scrape loop per target (HTTP, or the task's ECS metrics in-process)
 //!     (series cache: target labels, metric relabeling, external labels, stale markers)
 //!     ─> remotes: write_relabel ─> queue on disk ─> sender ─> receiver
 //! ```
@@ -34,18 +35,23 @@ mod server;
 mod size;
 mod status;
 mod targets;
+mod task_mode;
 mod view;
 
 pub use config::{
-    AgentConfig, Authorization, BasicAuth, FileSdConfig, GlobalConfig, HttpClientConfig,
-    HttpSdConfig, QueueConfig, RemoteWriteConfig, Scheme, ScrapeConfig, Secret, SigV4Config,
-    StaticConfig, TlsConfig,
+    AgentConfig, Authorization, BasicAuth, CloudMapSdConfig, DEFAULT_TASK_METRICS_JOB, EcsScope,
+    EcsSdConfig, EcsTaskSdConfig, FileSdConfig, GlobalConfig, HttpClientConfig, HttpSdConfig,
+    QueueConfig, RemoteWriteConfig, Scheme, ScrapeConfig, Secret, SigV4Config, StaticConfig,
+    TlsConfig,
 };
+pub use ecs_task_sd::{Found, target_groups as ecs_task_target_groups};
+pub use providers::METADATA_URI_VARIABLE;
 pub use duration::{format_duration, parse_duration};
 pub use error::ConfigError;
 pub use exposition::Strictness;
 pub use remotes::{RemoteError, StorageOptions, queue_directory, region_of_amp_url};
 pub use runtime::{AgentError, AgentOptions, run};
-pub use scrape::{Sample, ScrapeOutcome, ScrapeSettings, SeriesCache, scrape};
+pub use scrape::{Sample, ScrapeOutcome, ScrapeSettings, SeriesCache, scrape, scrape_of_families};
 pub use size::parse_byte_size;
-pub use targets::{Outcome, Target, TargetGroup, populate};
+pub use targets::{Outcome, Source, Target, TargetGroup, populate};
+pub use task_mode::{EcsTaskOptions, TASK_JOB, ecs_task_config};

@@ -156,6 +156,26 @@ pub const AGENT_STORAGE_MAX_BYTES: &str = "ECS_PROM_AGENT_STORAGE_MAX_BYTES";
 pub const AGENT_OPENMETRICS_STRICT: &str = "ECS_PROM_AGENT_SCRAPE_OPENMETRICS_STRICT";
 /// `agent --web.listen-address`.
 pub const AGENT_LISTEN_ADDRESS: &str = "ECS_PROM_AGENT_LISTEN_ADDRESS";
+/// `agent --ecs.task`.
+pub const AGENT_ECS_TASK: &str = "ECS_PROM_AGENT_ECS_TASK";
+/// `agent --ecs.scope`.
+pub const AGENT_ECS_SCOPE: &str = "ECS_PROM_AGENT_ECS_SCOPE";
+/// `agent --ecs.metadata-url`.
+pub const AGENT_ECS_METADATA_URL: &str = "ECS_PROM_AGENT_ECS_METADATA_URL";
+/// `agent --ecs.task-metrics`.
+pub const AGENT_ECS_TASK_METRICS: &str = "ECS_PROM_AGENT_ECS_TASK_METRICS";
+/// `agent --ecs.refresh-interval`.
+pub const AGENT_ECS_REFRESH_INTERVAL: &str = "ECS_PROM_AGENT_ECS_REFRESH_INTERVAL";
+/// `agent --scrape.interval`.
+pub const AGENT_SCRAPE_INTERVAL: &str = "ECS_PROM_AGENT_SCRAPE_INTERVAL";
+/// `agent --scrape.timeout`.
+pub const AGENT_SCRAPE_TIMEOUT: &str = "ECS_PROM_AGENT_SCRAPE_TIMEOUT";
+/// `agent --remote-write.url`.
+pub const AGENT_REMOTE_WRITE_URL: &str = "ECS_PROM_AGENT_REMOTE_WRITE_URL";
+/// `agent --remote-write.region`.
+pub const AGENT_REMOTE_WRITE_REGION: &str = "ECS_PROM_AGENT_REMOTE_WRITE_REGION";
+/// `agent --remote-write.role-arn`.
+pub const AGENT_REMOTE_WRITE_ROLE_ARN: &str = "ECS_PROM_AGENT_REMOTE_WRITE_ROLE_ARN";
 /// `agent --web.config.file`.
 pub const AGENT_WEB_CONFIG_FILE: &str = "ECS_PROM_AGENT_WEB_CONFIG_FILE";
 /// `agent --web.read-timeout`.

@@ -146,7 +146,11 @@ fn run_demo(flags: cli::DemoFlags) -> anyhow::Result<()> {
 fn run_agent(flags: cli::AgentFlags) -> anyhow::Result<()> {
     let address = flags.listen_address.clone();
     let serving = flags.web.clone().finish()?;
-    let options = flags.finish();
+    let run = flags.finish(|key| std::env::var(key).ok())?;
+    let options = run.options;
+    if let Some(config) = run.generated_config {
+        write_generated_config(&options.config_file, &config)?;
+    }
     // One thread: scraping and sending wait on the network almost all the time, and a single
     // thread keeps the agent's CPU and memory small, as a sidecar's must be.
     runtime(Threads::One)?.block_on(async {
@@ -164,6 +168,15 @@ fn run_agent(flags: cli::AgentFlags) -> anyhow::Result<()> {
     })?;
     tracing::info!("ecs-prom agent stopped");
     Ok(())
+}
+
+/// Writes the configuration `--ecs.task` made where the agent reads it (next to its queues,
+/// where a user can look at it).
+fn write_generated_config(path: &std::path::Path, config: &str) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(path, config).with_context(|| format!("writing {}", path.display()))
 }
 
 /// GETs the URL once, http:// or https://; success is a 2xx answer within the timeout (a

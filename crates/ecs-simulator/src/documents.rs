@@ -103,16 +103,19 @@ pub fn container_metadata(sim: &Simulation, task: &SimulatedTask, c: &SimulatedC
             }]),
         );
     }
-    m.insert(
-        "Labels".into(),
-        json!({
-            "com.amazonaws.ecs.cluster": cluster(task),
-            "com.amazonaws.ecs.container-name": c.name,
-            "com.amazonaws.ecs.task-arn": task.arn(),
-            "com.amazonaws.ecs.task-definition-family": task.family,
-            "com.amazonaws.ecs.task-definition-version": "3"
-        }),
-    );
+    let mut labels = json!({
+        "com.amazonaws.ecs.cluster": cluster(task),
+        "com.amazonaws.ecs.container-name": c.name,
+        "com.amazonaws.ecs.task-arn": task.arn(),
+        "com.amazonaws.ecs.task-definition-family": task.family,
+        "com.amazonaws.ecs.task-definition-version": "3"
+    });
+    if let Some(labels) = labels.as_object_mut() {
+        for (name, value) in &c.docker_labels {
+            labels.insert(name.clone(), json!(value));
+        }
+    }
+    m.insert("Labels".into(), labels);
     m.insert("DesiredStatus".into(), json!("RUNNING"));
     let mut limits = Map::new();
     limits.insert("CPU".into(), json!(c.cpu_units));
@@ -167,7 +170,10 @@ pub fn container_metadata(sim: &Simulation, task: &SimulatedTask, c: &SimulatedC
         Platform::Ec2Bridge => {
             m.insert(
                 "Networks".into(),
-                json!([{"NetworkMode": "bridge", "IPv4Addresses": [format!("172.17.0.{}", index + 2)]}]),
+                json!([{"NetworkMode": "bridge", "IPv4Addresses": [c
+                    .bridge_address
+                    .clone()
+                    .unwrap_or_else(|| format!("172.17.0.{}", index + 2))]}]),
             );
         }
         // Managed Instances tasks report no Networks.

@@ -71,6 +71,11 @@ pub struct SimulatedContainer {
     pub container_port: Option<u16>,
     /// Dynamic host port (bridge mode).
     pub host_port: Option<u16>,
+    /// Docker labels of the task definition (`Labels` adds the `com.amazonaws.ecs.*` ones).
+    pub docker_labels: std::collections::BTreeMap<String, String>,
+    /// Its address on the Docker bridge (bridge mode); `None`: `172.17.0.<n>`. The demo puts
+    /// its apps on loopback this way.
+    pub bridge_address: Option<String>,
     /// Container-level CPU units (the agent reports 2 when unset).
     pub cpu_units: u32,
     /// Container-level memory limit in MiB, if set.
@@ -336,6 +341,8 @@ fn new_task(seed: u64, index: usize, started: f64) -> SimulatedTask {
                 image: image.to_owned(),
                 container_port: port,
                 host_port: port.and_then(|_| host_port(n as u16)),
+                docker_labels: std::collections::BTreeMap::new(),
+                bridge_address: None,
                 cpu_units,
                 memory_limit_mib,
                 cpu_vcpus: cpu,
@@ -348,8 +355,17 @@ fn new_task(seed: u64, index: usize, started: f64) -> SimulatedTask {
                 counters: Counters::default(),
             }
         };
+    let mut app = container(0, "app", "ecs-prom:demo-app", Some(3000), 0.12, 48.0);
+    // How the demo app's task definition asks to be scraped (docs/discovery.md).
+    app.docker_labels = [
+        ("PROMETHEUS_EXPORTER_PORT", "3000"),
+        ("PROMETHEUS_EXPORTER_JOB_NAME", "demo-app"),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_owned(), value.to_owned()))
+    .collect();
     let mut containers = vec![
-        container(0, "app", "ecs-prom:demo-app", Some(3000), 0.12, 48.0),
+        app,
         container(
             1,
             "ecs-prom-exporter",
