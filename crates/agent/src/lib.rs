@@ -44,14 +44,14 @@ pub use config::{
     QueueConfig, RemoteWriteConfig, Scheme, ScrapeConfig, Secret, SigV4Config, StaticConfig,
     TlsConfig,
 };
-pub use ecs_task_sd::{Found, target_groups as ecs_task_target_groups};
-pub use providers::METADATA_URI_VARIABLE;
 pub use duration::{format_duration, parse_duration};
+pub use ecs_task_sd::{Found, target_groups as ecs_task_target_groups};
 pub use error::ConfigError;
 pub use exposition::Strictness;
+pub use providers::METADATA_URI_VARIABLE;
 pub use remotes::{RemoteError, StorageOptions, queue_directory, region_of_amp_url};
 pub use runtime::{AgentError, AgentOptions, run};
 pub use scrape::{Sample, ScrapeOutcome, ScrapeSettings, SeriesCache, scrape, scrape_of_families};
 pub use size::parse_byte_size;
-pub use targets::{Outcome, Source, Target, TargetGroup, populate};
+pub use targets::{Outcome, Source, Target, TargetGroup, populate, populate_group};
 pub use task_mode::{EcsTaskOptions, TASK_JOB, ecs_task_config};

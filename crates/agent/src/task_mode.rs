@@ -97,7 +97,8 @@ mod tests {
 
     #[test]
     fn an_amp_url_is_signed_in_its_region_without_being_told() {
-        let url = "https://aps-workspaces.eu-west-1.amazonaws.com/workspaces/ws-1/api/v1/remote_write";
+        let url =
+            "https://aps-workspaces.eu-west-1.amazonaws.com/workspaces/ws-1/api/v1/remote_write";
         let text = ecs_task_config(&options(url));
         let config = AgentConfig::parse(&text, Path::new("/")).expect("parses");
         assert_eq!(config.remote_write.len(), 1);
@@ -133,7 +134,11 @@ mod tests {
         assert_eq!(sigv4.region.as_deref(), Some("us-east-2"));
         assert_eq!(sigv4.role_arn.as_deref(), Some("arn:aws:iam::1:role/x"));
         let job = &config.scrape_configs[0];
-        assert_eq!(job.scrape_timeout, Duration::from_secs(15), "never above the interval");
+        assert_eq!(
+            job.scrape_timeout,
+            Duration::from_secs(15),
+            "never above the interval"
+        );
         assert_eq!(job.ecs_task_sd_configs[0].scope, EcsScope::Instance);
         assert_eq!(
             job.ecs_task_sd_configs[0].metadata_url.as_deref(),

@@ -146,15 +146,22 @@ async fn start_agent_with(
     extra: &[&str],
     env: &[(&str, &str)],
 ) -> (KillOnDrop, String) {
+    let config = format!("--config.file={}", config.display());
+    let mut args = vec![config.as_str()];
+    args.extend_from_slice(extra);
+    spawn_agent(dir, &args, env).await
+}
+
+/// The agent with `args` (and its storage under `dir`, its endpoints on a free port).
+async fn spawn_agent(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (KillOnDrop, String) {
     let address = format!("127.0.0.1:{}", free_port());
     let log = std::fs::File::create(dir.join(format!("agent-{}.log", address.replace(':', "-"))))
         .unwrap();
     let child = Command::new(BINARY)
         .arg("agent")
-        .arg(format!("--config.file={}", config.display()))
         .arg(format!("--storage.path={}", dir.join("storage").display()))
         .arg(format!("--web.listen-address={address}"))
-        .args(extra)
+        .args(args)
         .env_clear()
         .envs(env.iter().copied())
         .stdout(Stdio::null())
@@ -1268,4 +1275,371 @@ async fn a_sigv4_remote_write_is_signed_as_botocore_signs_it() {
         },
     )
     .await;
+}
+
+/// Every series an instant query of `selector` returns: labels and value.
+async fn instant_values(base: &str, selector: &str) -> Vec<(BTreeMap<String, String>, f64)> {
+    let url = format!(
+        "{base}/api/v1/query?query={}",
+        aws_api::uri_encode(selector)
+    );
+    let (status, body) = http_get(&url).await;
+    assert_eq!(status, 200, "{url}: {body}");
+    let json: Value = serde_json::from_str(&body).unwrap();
+    json["data"]["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|series| {
+            let value = series["value"][1].as_str().unwrap().parse().unwrap();
+            (labels_of(&series["metric"]), value)
+        })
+        .collect()
+}
+
+/// The metadata simulator in this process on a loopback port, serving `simulation` until the
+/// test ends. Its base URL.
+async fn simulator(simulation: ecs_simulator::Simulation) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(ecs_simulator::run(
+        simulation,
+        ecs_simulator::Faults::default(),
+        listener,
+        std::future::pending(),
+    ));
+    url
+}
+
+/// The identity labels of a task as its metadata document says them, read here from the
+/// JSON itself rather than through ecs-prom's parser.
+async fn identity_of(metadata_url: &str) -> BTreeMap<String, String> {
+    let (status, body) = http_get(&format!("{metadata_url}/task")).await;
+    assert_eq!(status, 200);
+    let task: Value = serde_json::from_str(&body).unwrap();
+    let text = |name: &str| task[name].as_str().unwrap().to_owned();
+    let cluster = text("Cluster");
+    BTreeMap::from([
+        (
+            "cluster".to_owned(),
+            cluster.rsplit('/').next().unwrap().to_owned(),
+        ),
+        ("service".to_owned(), text("ServiceName")),
+        ("task_family".to_owned(), text("Family")),
+        ("task_revision".to_owned(), text("Revision")),
+        (
+            "task_id".to_owned(),
+            text("TaskARN").rsplit('/').next().unwrap().to_owned(),
+        ),
+        ("availability_zone".to_owned(), text("AvailabilityZone")),
+        ("launch_type".to_owned(), text("LaunchType")),
+    ])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ecs_task_sidecar_scrapes_its_containers_with_exact_labels_and_follows_a_restart() {
+    let dir = temp_dir("ecs-task");
+    let (_prometheus, prometheus) = prometheus_receiver(&dir).await;
+    let app = counting_target(|n| format!("# TYPE served counter\nserved_total {n}\n"));
+    let stats = counting_target(|n| format!("custom_stat {n}\n"));
+    let app_port: u16 = app.address.rsplit(':').next().unwrap().parse().unwrap();
+    let stats_port: u16 = stats.address.rsplit(':').next().unwrap().parse().unwrap();
+    let mut simulation = ecs_simulator::Simulation::new(7, 1, ecs_simulator::now() - 60.0);
+    let task_id = simulation.tasks[0].id.clone();
+    // A Fargate task (awsvpc): its app labelled as the simulator labels it, on this test's
+    // port; the exporter-image container labelled the CloudWatch way, with a path.
+    let containers = &mut simulation.tasks[0].containers;
+    // Not the ecs-prom image the simulator gives it: that one counts as an exporter, whose
+    // target leaves `container_name` to its series.
+    containers[0].image = "example/shop:1.2".to_owned();
+    containers[0].container_port = Some(app_port);
+    containers[0]
+        .docker_labels
+        .insert("PROMETHEUS_EXPORTER_PORT".into(), app_port.to_string());
+    containers[1].docker_labels.extend([
+        (
+            "ECS_PROMETHEUS_EXPORTER_PORT".to_owned(),
+            stats_port.to_string(),
+        ),
+        (
+            "ECS_PROMETHEUS_EXPORTER_PATH".to_owned(),
+            "/stats".to_owned(),
+        ),
+    ]);
+    let exporter_container = containers[1].name.clone();
+    let simulator = simulator(simulation).await;
+    let metadata_url = ecs_simulator::metadata_uri(&simulator, &task_id);
+    let identity = identity_of(&metadata_url).await;
+    assert_eq!(identity["launch_type"], "FARGATE");
+    let (_agent, agent) = spawn_agent(
+        &dir,
+        &[
+            "--ecs.task",
+            "--scrape.interval=1s",
+            "--scrape.timeout=1s",
+            "--ecs.refresh-interval=1s",
+        ],
+        &[
+            ("ECS_CONTAINER_METADATA_URI_V4", metadata_url.as_str()),
+            (
+                "ECS_PROM_AGENT_REMOTE_WRITE_URL",
+                &format!("{prometheus}/api/v1/write"),
+            ),
+        ],
+    )
+    .await;
+
+    // Exact labels: the app names its job and is labelled with its container; the
+    // exporter-image container is not (its series carry their own), and has the default job.
+    let with = |extra: &[(&str, String)]| {
+        let mut labels = identity.clone();
+        for (name, value) in extra {
+            labels.insert((*name).to_owned(), value.clone());
+        }
+        labels
+    };
+    let expected_app = with(&[
+        ("__name__", "served_total".to_owned()),
+        ("job", "demo-app".to_owned()),
+        ("instance", format!("127.0.0.1:{app_port}")),
+        ("container_name", "app".to_owned()),
+    ]);
+    let expected_stats = with(&[
+        ("__name__", "custom_stat".to_owned()),
+        ("job", agent::TASK_JOB.to_owned()),
+        ("instance", format!("127.0.0.1:{stats_port}")),
+    ]);
+    wait_for(
+        "both containers' samples",
+        Duration::from_secs(30),
+        async || {
+            let app_series = instant_values(&prometheus, "served_total").await;
+            let stats_series = instant_values(&prometheus, "custom_stat").await;
+            (app_series.len() == 1 && stats_series.len() == 1).then_some(())
+        },
+    )
+    .await;
+    let app_series = instant_values(&prometheus, "served_total").await;
+    assert_eq!(app_series[0].0, expected_app);
+    let stats_series = instant_values(&prometheus, "custom_stat").await;
+    assert_eq!(stats_series[0].0, expected_stats);
+    assert!(stats.served.load(Ordering::SeqCst) >= 1);
+
+    // The task's ECS metrics, collected in-process, with the same identity.
+    let limit = instant_values(&prometheus, "ecs_task_cpu_limit_vcpus").await;
+    assert_eq!(limit.len(), 1);
+    let mut expected_limit = with(&[
+        ("__name__", "ecs_task_cpu_limit_vcpus".to_owned()),
+        ("job", "ecs-exporter".to_owned()),
+    ]);
+    let metadata_address = simulator.trim_start_matches("http://").to_owned();
+    expected_limit.insert("instance".to_owned(), metadata_address);
+    assert_eq!(limit[0].0, expected_limit);
+    assert_eq!(limit[0].1, 0.25, "the simulated Fargate task's Limits.CPU");
+
+    // The container exits: its target goes and its series end; it restarts: it is back.
+    let control = format!("{simulator}/control/{task_id}/{exporter_container}");
+    let client = web::Client::new(Duration::from_secs(5));
+    let exited = client
+        .post(&format!("{control}/exit/1"))
+        .send()
+        .await
+        .unwrap();
+    assert!(exited.status.is_success(), "{}", exited.status);
+    wait_for(
+        "the exited container's series to end",
+        Duration::from_secs(20),
+        async || {
+            instant_values(&prometheus, "custom_stat")
+                .await
+                .is_empty()
+                .then_some(())
+        },
+    )
+    .await;
+    let served_while_stopped = stats.served.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        stats.served.load(Ordering::SeqCst),
+        served_while_stopped,
+        "a stopped container is not scraped"
+    );
+    let restarted = client
+        .post(&format!("{control}/restart"))
+        .send()
+        .await
+        .unwrap();
+    assert!(restarted.status.is_success(), "{}", restarted.status);
+    wait_for(
+        "the restarted container's series",
+        Duration::from_secs(20),
+        async || {
+            let series = instant_values(&prometheus, "custom_stat").await;
+            (series.len() == 1 && series[0].1 > served_while_stopped as f64).then_some(())
+        },
+    )
+    .await;
+    assert_eq!(
+        instant_values(&prometheus, "custom_stat").await[0].0,
+        expected_stats
+    );
+    assert_eq!(
+        agent_metric(&agent, "ecs_prom_agent_config_last_reload_successful").await,
+        1.0
+    );
+    assert!(
+        dir.join("storage/ecs-task.yml").exists(),
+        "the configuration it made is shown"
+    );
+}
+
+/// A loopback server answering `GET <path>` with the file `paths[path]` as JSON.
+fn fixture_server(paths: Vec<(String, PathBuf)>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let paths = Arc::new(paths);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let paths = Arc::clone(&paths);
+            std::thread::spawn(move || {
+                let Some(request) = read_http_request(&stream) else {
+                    return;
+                };
+                let (status, body) = match paths.iter().find(|(p, _)| *p == request.target) {
+                    Some((_, file)) => ("200 OK", std::fs::read(file).unwrap()),
+                    None => ("404 Not Found", Vec::new()),
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(&body);
+            });
+        }
+    });
+    format!("http://{address}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sidecars_ecs_metrics_equal_the_exporters_for_the_same_fixtures() {
+    let dir = temp_dir("ecs-golden");
+    let (_prometheus, prometheus) = prometheus_receiver(&dir).await;
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/ecs-metadata");
+    let endpoint = fixture_server(vec![
+        (
+            "/v4/fx/task".to_owned(),
+            fixtures.join("ecs_exporter-fargate_task_metadata.json"),
+        ),
+        (
+            "/v4/fx/task/stats".to_owned(),
+            fixtures.join("ecs_exporter-fargate_task_stats.json"),
+        ),
+    ]);
+    let metadata_url = format!("{endpoint}/v4/fx");
+    let (_agent, _) = spawn_agent(
+        &dir,
+        &[
+            "--ecs.task",
+            &format!("--ecs.metadata-url={metadata_url}"),
+            &format!("--remote-write.url={prometheus}/api/v1/write"),
+            "--scrape.interval=1s",
+            "--scrape.timeout=1s",
+        ],
+        &[],
+    )
+    .await;
+    // What the exporter serves for the same endpoint, read through its text.
+    let collector = ecs_exporter::Collector::new(
+        &metadata_url,
+        ecs_exporter::Scope::Task,
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    let mut text = String::new();
+    exposition::encode(&collector.collect().await.unwrap(), &mut text);
+    // The identity, checked by hand against the fixture.
+    let identity = [
+        ("cluster", "prom-ecs-exporter-sandbox"),
+        ("task_family", "prom-ecs-exporter-sandbox-main-fargate"),
+        ("task_revision", "9"),
+        ("availability_zone", "us-east-1a"),
+        ("launch_type", "FARGATE"),
+        ("job", "ecs-exporter"),
+    ];
+    // As Prometheus would store a scrape of the exporter with these target labels: a scraped
+    // label that a target label also names becomes `exported_<name>`, and an empty one is no
+    // label.
+    let target_labels: Vec<&str> = identity
+        .iter()
+        .map(|(name, _)| *name)
+        .chain(["task_id", "instance"])
+        .collect();
+    let as_stored = |sample: exposition::ParsedSample| {
+        let mut labels: BTreeMap<String, String> = sample
+            .labels
+            .into_iter()
+            .filter(|(_, value)| !value.is_empty())
+            .map(
+                |(name, value)| match target_labels.contains(&name.as_str()) {
+                    true => (format!("exported_{name}"), value),
+                    false => (name, value),
+                },
+            )
+            .collect();
+        labels.insert("__name__".to_owned(), sample.name);
+        (labels, sample.value)
+    };
+    let varying = ["ecs_exporter_collector_duration_seconds"];
+    let exporter: BTreeMap<BTreeMap<String, String>, f64> = exposition::parse_samples(&text)
+        .unwrap()
+        .into_iter()
+        .filter(|sample| !varying.contains(&sample.name.as_str()))
+        .map(as_stored)
+        .collect();
+    assert!(exporter.len() > 40, "{}", exporter.len());
+    let query =
+        r#"{job="ecs-exporter", __name__!~"up|scrape_.*|ecs_exporter_collector_duration_seconds"}"#;
+    let agent_series = wait_for(
+        "the sidecar's ECS metrics",
+        Duration::from_secs(30),
+        async || {
+            let series = instant_values(&prometheus, query).await;
+            (series.len() >= exporter.len()).then_some(series)
+        },
+    )
+    .await;
+    let mut received: BTreeMap<BTreeMap<String, String>, f64> = BTreeMap::new();
+    for (mut labels, value) in agent_series {
+        for (name, expected) in identity {
+            assert_eq!(
+                labels.remove(name).as_deref(),
+                Some(expected),
+                "{name} on {labels:?}"
+            );
+        }
+        assert!(labels.remove("task_id").is_some());
+        assert!(labels.remove("instance").is_some());
+        received.insert(labels, value);
+    }
+    assert_eq!(received, exporter);
+    // And the values ecs_exporter v0.4 gives for this capture (checked by hand when the
+    // exporter was built) are among them, to the last bits of Go's float arithmetic.
+    let golden =
+        std::fs::read_to_string(fixtures.join("expected/ecs_exporter-fargate_metrics.prom"))
+            .unwrap();
+    for (labels, expected) in exposition::parse_samples(&golden)
+        .unwrap()
+        .into_iter()
+        .map(as_stored)
+    {
+        let value = received
+            .get(&labels)
+            .unwrap_or_else(|| panic!("{labels:?} missing"));
+        assert!(
+            (value - expected).abs() <= 1e-12 * expected.abs(),
+            "{labels:?}: {value} against {expected}"
+        );
+    }
 }

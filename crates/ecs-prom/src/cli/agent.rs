@@ -107,7 +107,10 @@ impl AgentFlags {
         let task_only = [
             ("--remote-write.url", self.remote_write_url.is_some()),
             ("--remote-write.region", self.remote_write_region.is_some()),
-            ("--remote-write.role-arn", self.remote_write_role_arn.is_some()),
+            (
+                "--remote-write.role-arn",
+                self.remote_write_role_arn.is_some(),
+            ),
             ("--ecs.metadata-url", self.ecs_metadata_url.is_some()),
         ];
         let (config_file, generated_config) = if self.ecs_task {
@@ -151,7 +154,9 @@ impl AgentFlags {
             )
         } else {
             if let Some((flag, _)) = task_only.iter().find(|(_, given)| *given) {
-                anyhow::bail!("{flag} goes with --ecs.task; with a configuration file, set it there");
+                anyhow::bail!(
+                    "{flag} goes with --ecs.task; with a configuration file, set it there"
+                );
             }
             (
                 self.config_file
