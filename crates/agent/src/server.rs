@@ -1,6 +1,7 @@
 //! The agent's HTTP endpoints: `/metrics` (self-metrics), `/-/healthy`, `/-/ready`,
-//! `POST /-/reload` (Prometheus' `PUT` too), and `/`, a page with every target (labels,
-//! health, last error, last scrape) and every remote queue (pending bytes, lag, last error).
+//! `POST /-/reload` (Prometheus' `PUT` too), `/api/v1/targets` (the targets as Prometheus'
+//! API gives them, for scripts), and `/`, a page with every target (labels, health, last
+//! error, last scrape) and every remote queue (pending bytes, lag, last error).
 
 use crate::view::{View, lag_seconds};
 use axum::Router;
@@ -37,6 +38,7 @@ pub fn router(shared: Shared) -> Router {
         .route("/-/healthy", get(|| async { "Healthy.\n" }))
         .route("/-/ready", get(ready))
         .route("/-/reload", post(reload).put(reload))
+        .route("/api/v1/targets", get(targets))
         .route("/", get(status_page))
         .with_state(shared)
 }
@@ -48,6 +50,50 @@ async fn metrics(State(shared): State<Shared>) -> Response {
     let mut body = String::with_capacity(8192);
     exposition::encode(&families, &mut body);
     ([(header::CONTENT_TYPE, exposition::CONTENT_TYPE)], body).into_response()
+}
+
+/// `/api/v1/targets` in the shape of Prometheus' answer: `activeTargets` with their
+/// discovered and final labels, URL, health and last scrape; relabeling keeps no dropped
+/// targets' labels, so `droppedTargetCounts` says how many per job.
+async fn targets(State(shared): State<Shared>) -> Response {
+    let view = shared.read();
+    let labels = |labels: &relabel::Labels| {
+        labels
+            .iter()
+            .map(|(name, value)| (name.to_owned(), serde_json::Value::from(value)))
+            .collect::<serde_json::Map<_, _>>()
+    };
+    let mut active = Vec::new();
+    let mut dropped = serde_json::Map::new();
+    for (job, job_view) in &view.jobs {
+        dropped.insert(job.clone(), serde_json::Value::from(job_view.dropped));
+        for target in &job_view.targets {
+            let state = target.state();
+            let last_scrape = match state.last_scrape_ms {
+                0 => String::from("0001-01-01T00:00:00Z"),
+                ms => timestamps::format_rfc3339(ms as f64 / 1000.0),
+            };
+            active.push(serde_json::json!({
+                "discoveredLabels": labels(&target.discovered),
+                "labels": labels(&target.labels),
+                "scrapePool": job,
+                "scrapeUrl": target.url,
+                "lastError": state.last_error.unwrap_or_default(),
+                "lastScrape": last_scrape,
+                "lastScrapeDuration": state.last_duration.as_secs_f64(),
+                "health": state.health.as_str(),
+            }));
+        }
+    }
+    let body = serde_json::json!({
+        "status": "success",
+        "data": {"activeTargets": active, "droppedTargetCounts": dropped},
+    });
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 async fn ready(State(shared): State<Shared>) -> Response {

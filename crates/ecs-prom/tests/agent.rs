@@ -1643,3 +1643,100 @@ async fn the_sidecars_ecs_metrics_equal_the_exporters_for_the_same_fixtures() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ecs_sd_and_cloudmap_sd_find_the_targets_discovery_finds_for_the_same_account() {
+    let moto = test_support::MotoServer::start();
+    let setup = Path::new(env!("CARGO_MANIFEST_DIR")).join("../discovery/tests/aws_setup.py");
+    moto.run_python(&setup, &["cluster"]);
+    let dir = temp_dir("aws-sd");
+    let mut env: Vec<(&str, String)> = moto.aws_env();
+    env.push(("AWS_ENDPOINT_URL", moto.url.clone()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+
+    // What `ecs-prom discovery` writes for the cluster and the two namespaces.
+    let file = dir.join("ecs-services.json");
+    let output = Command::new(BINARY)
+        .args([
+            "discovery",
+            "--once",
+            "--ecs.cluster=prod",
+            "--cloudmap.namespace=ecs-services,apps",
+        ])
+        .arg(format!("--output.file={}", file.display()))
+        .env_clear()
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let groups: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    // Each target as Prometheus would see it in a job `cluster` scraping every minute: the
+    // group's labels, its address, and the job's defaults where the group sets none.
+    let mut expected = BTreeSet::new();
+    for group in &groups {
+        for address in group["targets"].as_array().unwrap() {
+            let mut labels = labels_of(&group["labels"]);
+            labels.insert("__address__".into(), address.as_str().unwrap().to_owned());
+            for (name, default) in [
+                ("job", "cluster"),
+                ("__scheme__", "http"),
+                ("__metrics_path__", "/metrics"),
+                ("__scrape_interval__", "1m"),
+                ("__scrape_timeout__", "10s"),
+            ] {
+                labels
+                    .entry(name.into())
+                    .or_insert_with(|| default.to_owned());
+            }
+            expected.insert(labels);
+        }
+    }
+    assert_eq!(
+        expected.len(),
+        8,
+        "aws_setup.py's cluster has 8 targets: {groups:?}"
+    );
+
+    // The agent with the same sources in its configuration. Its targets' addresses are in
+    // the made-up VPC: relabeling sends every scrape to a refused loopback port instead.
+    let config = dir.join("agent.yml");
+    std::fs::write(
+        &config,
+        "scrape_configs:\n  - job_name: cluster\n    scrape_interval: 1m\n\
+         \x20   ecs_sd_configs: [{clusters: [prod]}]\n\
+         \x20   cloudmap_sd_configs: [{namespaces: [ecs-services, apps]}]\n\
+         \x20   relabel_configs:\n\
+         \x20     - {source_labels: [__address__], target_label: instance}\n\
+         \x20     - {target_label: __address__, replacement: '127.0.0.1:1'}\n",
+    )
+    .unwrap();
+    let (_agent, agent) = start_agent_with(&dir, &config, &[], &env).await;
+    let found = wait_for(
+        "the agent's 8 targets",
+        Duration::from_secs(60),
+        async || {
+            let (status, body) = http_get(&format!("{agent}/api/v1/targets")).await;
+            assert_eq!(status, 200);
+            let json: Value = serde_json::from_str(&body).unwrap();
+            let active = json["data"]["activeTargets"].as_array().unwrap().clone();
+            (active.len() >= expected.len()).then_some(active)
+        },
+    )
+    .await;
+    let discovered: BTreeSet<BTreeMap<String, String>> = found
+        .iter()
+        .map(|target| labels_of(&target["discoveredLabels"]))
+        .collect();
+    assert_eq!(discovered, expected);
+    assert!(found.iter().all(|t| {
+        t["scrapeUrl"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.1:1/")
+    }));
+}
