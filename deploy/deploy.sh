@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Deploys ecs-prom's stacks in order: network and cluster, AMP (and optionally Managed
-# Grafana), IAM, Cloud Map, the demo app with its exporter sidecar, and one collector
-# (Prometheus with the discovery sidecar, or the ADOT collector). Re-running updates them.
+# Grafana), IAM, Cloud Map, then the demo app with its exporter sidecar and one collector
+# (Prometheus with the discovery sidecar, or the ADOT collector), or, with --collector agent,
+# the demo app with the ecs-prom agent sidecar and the cluster agent. Re-running updates them.
 #
 #   deploy/deploy.sh --prefix ecsprom --region <region> --image <registry>/ecs-prom:<tag> \
-#     [--collector prometheus|adot] [--ec2-instances N] [--grafana] [--alert-email ADDRESS]
+#     [--collector prometheus|adot|agent] [--ec2-instances N] [--grafana] [--alert-email ADDRESS]
 #
 # AMP sends the alerts to an SNS topic; --alert-email subscribes an address to it (AWS mails
 # a confirmation link first). Left out on a re-run, the address given before stays.
@@ -15,7 +16,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 cd "$here"
 
 prefix="" region="" image="" collector=prometheus ec2_instances=0 grafana=false alert_email=""
-usage() { sed -n '2,12p' "$here/deploy.sh" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,13p' "$here/deploy.sh" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while (($#)); do
   case "$1" in
     --prefix) prefix="${2:?}"; shift 2 ;;
@@ -31,7 +32,7 @@ while (($#)); do
 done
 [[ -n "$prefix" && -n "$region" && -n "$image" ]] || usage
 [[ "$prefix" =~ ^[a-z][a-z0-9-]{0,30}$ ]] || { echo "--prefix: lower-case letters, digits and -, up to 31" >&2; exit 2; }
-[[ "$collector" == prometheus || "$collector" == adot ]] || { echo "--collector: prometheus or adot" >&2; exit 2; }
+[[ "$collector" =~ ^(prometheus|adot|agent)$ ]] || { echo "--collector: prometheus, adot or agent" >&2; exit 2; }
 
 aws() { command aws --region "$region" "$@"; }
 
@@ -76,13 +77,23 @@ deploy cloudmap 4-cloudmap.yml "Prefix=$prefix" "VpcId=$(output network VpcId)"
 execution_role=$(output iam TaskExecutionRoleArn)
 common=("Prefix=$prefix" "Image=$image" "ClusterName=$cluster" "PrivateSubnets=$subnets"
         "TaskSecurityGroup=$security_group" "TaskExecutionRoleArn=$execution_role")
-deploy demo-app 5-demo-app.yml "${common[@]}" "DemoAppServiceArn=$(output cloudmap DemoAppServiceArn)"
+# The agent sidecar sends its task's metrics itself; the other collectors scrape the
+# exporter sidecar's tasks, which register in Cloud Map.
+if [[ "$collector" == agent ]]; then
+  deploy demo-app-agent 5-demo-app-agent.yml "${common[@]}" \
+    "AgentSidecarTaskRoleArn=$(output iam AgentSidecarTaskRoleArn)" "RemoteWriteUrl=$remote_write_url"
+else
+  deploy demo-app 5-demo-app.yml "${common[@]}" "DemoAppServiceArn=$(output cloudmap DemoAppServiceArn)"
+fi
 if [[ "$collector" == prometheus ]]; then
   deploy prometheus 6-prometheus.yml "${common[@]}" \
     "PrometheusTaskRoleArn=$(output iam PrometheusTaskRoleArn)" "RemoteWriteUrl=$remote_write_url"
-else
+elif [[ "$collector" == adot ]]; then
   deploy adot 7-adot.yml "${common[@]}" \
     "AdotTaskRoleArn=$(output iam AdotTaskRoleArn)" "RemoteWriteUrl=$remote_write_url"
+else
+  deploy cluster-agent 8-cluster-agent.yml "${common[@]}" \
+    "ClusterAgentTaskRoleArn=$(output iam ClusterAgentTaskRoleArn)" "RemoteWriteUrl=$remote_write_url"
 fi
 
 echo

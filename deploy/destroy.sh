@@ -14,7 +14,7 @@ while (($#)); do
 done
 [[ -n "$prefix" && -n "$region" ]] || { echo "usage: $0 --prefix NAME --region REGION" >&2; exit 2; }
 
-for stack in adot prometheus demo-app cloudmap iam monitoring network; do
+for stack in cluster-agent adot prometheus demo-app demo-app-agent cloudmap iam monitoring network; do
   name="$prefix-$stack"
   if aws --region "$region" cloudformation describe-stacks --stack-name "$name" >/dev/null 2>&1; then
     echo "== deleting $name"

@@ -22,6 +22,10 @@ TASKS = 'cluster=~"$cluster", service=~"$service", task_id=~"$task"'
 DEMO = 'job="demo-app", cluster=~"$cluster", service=~"$service"'
 
 
+def per_second(series):
+    return f"rate({series}[$__rate_interval])"
+
+
 def panel(title, targets, unit="short", kind="timeseries", description=""):
     """A panel; `targets` is a list of (expression, legend)."""
     return {
@@ -178,7 +182,8 @@ def demo_app():
 def self_monitoring():
     return dashboard(
         "ecs-prom-self", "ecs-prom itself",
-        "Is the monitoring working: exporter sidecars, their metadata reads, and ecs-prom discovery.",
+        "Is the monitoring working: exporter sidecars, their metadata reads, ecs-prom discovery, "
+        "and ecs-prom agents (sidecars and the cluster agent).",
         [],
         [
             panel("Exporters up", [('sum(up{job="ecs-exporter"})', "up"),
@@ -207,6 +212,43 @@ def self_monitoring():
             panel("AWS throttling", [(
                 'sum by (operation) (rate(ecs_prom_discovery_aws_requests_total{outcome="throttled"}[$__rate_interval]))',
                 "{{operation}}")], unit="reqps"),
+            # The agents' self-metrics as they send them, each scraping itself: their `job` is
+            # "ecs-prom-agent", and `scrape_job` names the job a series is about.
+            panel("Agents", [("count(ecs_prom_agent_build_info)", "agents")], kind="stat"),
+            panel("Agent targets down", [('sum(ecs_prom_agent_targets{health="down"})', "down")],
+                  kind="stat"),
+            panel("Agent scrape failures by job", [(
+                "sum by (scrape_job) ("
+                + per_second('ecs_prom_agent_scrapes_total{result="failure"}') + ")",
+                "{{scrape_job}}")], unit="cps",
+                  description="Failed scrapes per second, by the job scraped (a target down, a timeout, "
+                              "a malformed body, a sample or label limit)."),
+            panel("Agent remote-write lag (max)", [(
+                "max by (cluster, service) (ecs_prom_agent_remote_lag_seconds)", "{{service}}")], unit="s",
+                  description="Newest sample queued minus newest sample the receiver accepted, of the "
+                              "agents of each service. Samples unsent after an hour are given up."),
+            panel("Agent queue on disk", [(
+                "sum by (cluster, service) (ecs_prom_agent_queue_bytes)", "{{service}}")], unit="bytes",
+                  description="What the agents of each service hold on disk for their receivers, "
+                              "bounded by --storage.max-bytes per agent."),
+            panel("Agent samples dropped by reason", [(
+                "sum by (reason) (" + per_second("ecs_prom_agent_remote_samples_dropped_total") + ")",
+                "{{reason}}")], unit="cps",
+                  description="Samples given up per second: too_old (unsent after an hour), rejected "
+                              "(a 4xx), queue_full (the disk bound), corrupt (a damaged record)."),
+            panel("Agent remote-write requests by result", [(
+                "sum by (result) (" + per_second("ecs_prom_agent_remote_requests_total") + ")",
+                "{{result}}")], unit="reqps",
+                  description="success: a 2xx; failure: any other answer, or none (failures are retried "
+                              "unless a 4xx other than 429)."),
+            panel("Agent samples scraped, sent and retried", [
+                ("sum(" + per_second("ecs_prom_agent_samples_scraped_total") + ")", "scraped"),
+                ("sum(" + per_second("ecs_prom_agent_remote_samples_sent_total") + ")", "sent"),
+                ("sum(" + per_second("ecs_prom_agent_remote_samples_retried_total") + ")", "retried"),
+            ], unit="cps"),
+            panel("Agent resident memory", [(
+                'process_resident_memory_bytes{job="ecs-prom-agent"}', "{{service}} {{task_id}}")],
+                  unit="bytes"),
         ],
     )
 

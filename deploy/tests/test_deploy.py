@@ -12,7 +12,9 @@
   container running the ecs-prom image uses only flags, values and variables the binary's own
   parser accepts and does not run as root; a volume prepared by an init container is mounted
   only after it succeeded, and (as root only) the preparation lets discovery write and
-  Prometheus read;
+  Prometheus read, and each agent write its queue and read its configuration; an agent's queue
+  and configuration are on its volumes; the cluster agent leaves the tasks that carry their own
+  agent sidecar to it;
 - the AMP alert manager definition passes `amtool check-config`, routes every alert to the
   stack's SNS topic, and its templates render with `amtool template render`.
 
@@ -50,6 +52,20 @@ NO_DATA_IN_THE_DEMO = {
     'sum by (operation) (rate(ecs_prom_discovery_aws_requests_total{outcome="throttled"}[1m]))':
         "moto_server never throttles; AWS does, and then the series appears",
 }
+
+# Series of what the demo does not run, by a part of the expressions that read them, and why:
+# those expressions return nothing from the demo (checked, so that an entry goes once the demo
+# runs it), and data on AWS.
+NOT_RUN_BY_THE_DEMO = {
+    "ecs_prom_agent_": "the demo runs no ecs-prom agent; on AWS every agent sends its own",
+    'job="ecs-prom-agent"': "the demo's Prometheus scrapes no agent; on AWS every agent scrapes "
+                            "itself and the cluster agent scrapes the sidecars",
+}
+
+
+def no_data_in_the_demo(expression):
+    """Whether `expression` is expected to return nothing from the demo."""
+    return expression in NO_DATA_IN_THE_DEMO or any(part in expression for part in NOT_RUN_BY_THE_DEMO)
 
 
 def promtool(*args):
@@ -472,6 +488,125 @@ class AlertManagerTest(unittest.TestCase):
                          {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlertEmail"}, ""]}]})
 
 
+def agent_containers():
+    """(template name, {container name: definition}, the agent container) for every task
+    definition with an `ecs-prom agent` container."""
+    for path, template in cloudformation_templates():
+        for resource in template["Resources"].values():
+            if resource["Type"] != "AWS::ECS::TaskDefinition":
+                continue
+            containers = {c["Name"]: c for c in resource["Properties"]["ContainerDefinitions"]}
+            for container in containers.values():
+                if container["Image"] == {"Ref": "Image"} and container["Command"][0] == "agent":
+                    yield path.name, containers, container
+
+
+def agent_setting(container, flag, variable):
+    """What the agent container sets with `flag` (on its command line) or `variable`."""
+    command = container["Command"]
+    if flag in command:
+        return command[command.index(flag) + 1]
+    return next((e["Value"] for e in container.get("Environment", []) if e["Name"] == variable), None)
+
+
+def mount_of(container, path):
+    """The mount point of `container` that holds `path`, if any."""
+    for mount in container.get("MountPoints", []):
+        if path == mount["ContainerPath"] or path.startswith(mount["ContainerPath"].rstrip("/") + "/"):
+            return mount
+    return None
+
+
+class AgentTemplatesTest(unittest.TestCase):
+    def test_every_agent_queues_on_a_writable_volume_and_reads_its_configuration_from_one(self):
+        found = 0
+        for template, _, agent in agent_containers():
+            found += 1
+            with self.subTest(template=template):
+                storage = agent_setting(agent, "--storage.path", "ECS_PROM_AGENT_STORAGE_PATH")
+                self.assertIsNotNone(storage, "the queue would be in the image's read-only file system")
+                mount = mount_of(agent, storage)
+                self.assertIsNotNone(mount, f"{storage} is on no volume")
+                self.assertFalse(mount.get("ReadOnly", False))
+                self.assertTrue(agent.get("ReadonlyRootFilesystem"))
+                config = agent_setting(agent, "--config.file", "ECS_PROM_AGENT_CONFIG_FILE")
+                if "--ecs.task" in agent["Command"]:
+                    self.assertIsNone(config, "the sidecar needs no configuration file")
+                else:
+                    self.assertIsNotNone(config)
+                    self.assertIsNotNone(mount_of(agent, config), f"{config} is on no volume")
+        self.assertGreaterEqual(found, 2)
+
+    def test_the_cluster_agent_leaves_tasks_with_an_agent_sidecar_to_them(self):
+        """The sidecar's task definition carries the tag the cluster agent's configuration drops
+        in its `ecs` job and keeps in the job that watches the sidecars, and its service passes
+        the tag on to the tasks."""
+        templates = dict(cloudformation_templates())
+        sidecar = next(t for p, t in templates.items() if p.name == "5-demo-app-agent.yml")
+        resources = sidecar["Resources"]
+        [tag] = resources["TaskDefinition"]["Properties"]["Tags"]
+        self.assertEqual(resources["Service"]["Properties"]["PropagateTags"], "TASK_DEFINITION")
+        containers = {c["Name"]: c for c in task_containers(sidecar)}
+        self.assertIn("--ecs.task", containers["ecs-prom-agent"]["Command"])
+        self.assertEqual(containers["ecs-prom-agent"]["DockerLabels"]["PROMETHEUS_EXPORTER_JOB_NAME"],
+                         "ecs-prom-agent")
+        meta = "__meta_ecs_task_tag_" + re.sub(r"[^A-Za-z0-9_]", "_", tag["Key"])
+
+        cluster = next(t for p, t in templates.items() if p.name == "8-cluster-agent.yml")
+        text = cluster["Resources"]["AgentConfig"]["Properties"]["Value"]["Fn::Sub"]
+        config = yaml.safe_load(re.sub(r"\$\{[^}]*\}", "x", text))
+        jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+        [drop] = jobs["ecs"]["relabel_configs"]
+        self.assertEqual((drop["source_labels"], drop["regex"], drop["action"]), ([meta], tag["Value"], "drop"))
+        [keep] = jobs["ecs-prom-agent-sidecars"]["relabel_configs"]
+        self.assertEqual(keep["action"], "keep")
+        self.assertEqual(keep["source_labels"], [meta, "__meta_ecs_docker_label_PROMETHEUS_EXPORTER_JOB_NAME"])
+        self.assertEqual(keep["regex"], f"{tag['Value']};ecs-prom-agent")
+        for job in jobs.values():
+            self.assertEqual(job["ecs_sd_configs"], [{"region": "x", "clusters": ["x"], "refresh_interval": "30s"}])
+        self.assertEqual(config["remote_write"][0]["sigv4"], {"region": "x"})
+
+    @unittest.skipUnless(hasattr(os, "geteuid") and os.geteuid() == 0,
+                         "changing owners and switching users needs root, as on Fargate")
+    def test_the_prepared_volumes_let_each_agent_queue_and_read_its_configuration(self):
+        """Each init container's own command, with its secrets set, run on directories made as
+        Fargate makes volumes (root, 0755); then, as the agent's user, a segment written into
+        the queue and the configuration read."""
+        checked = 0
+        for template, containers, agent in agent_containers():
+            [init] = [containers[d["ContainerName"]] for d in agent["DependsOn"] if d["Condition"] == "SUCCESS"]
+            self.assertEqual(init["EntryPoint"], ["/bin/sh", "-c"])
+            uid, gid = (int(n) for n in agent["User"].split(":"))
+            with self.subTest(template=template), tempfile.TemporaryDirectory() as scratch:
+                os.chmod(scratch, 0o755)
+                command = init["Command"][0]
+                places = {}
+                for mount in init["MountPoints"]:
+                    places[mount["ContainerPath"]] = os.path.join(scratch, mount["SourceVolume"])
+                    os.mkdir(places[mount["ContainerPath"]], 0o755)
+                    command = command.replace(mount["ContainerPath"], places[mount["ContainerPath"]])
+                secrets = {s["Name"]: "global:\n  scrape_interval: 30s\n" for s in init.get("Secrets", [])}
+                prepared = subprocess.run(["/bin/sh", "-c", command], env={"PATH": os.environ["PATH"], **secrets},
+                                          capture_output=True, text=True, check=False)
+                self.assertEqual(prepared.returncode, 0, prepared.stderr)
+
+                def local(path):
+                    mount = mount_of(agent, path)
+                    return places[mount["ContainerPath"]] + path[len(mount["ContainerPath"]):]
+
+                queue = local(agent_setting(agent, "--storage.path", "ECS_PROM_AGENT_STORAGE_PATH"))
+                script = f"set -e; mkdir -p '{queue}/queues/amp'; echo x > '{queue}/queues/amp/00000001'"
+                config = agent_setting(agent, "--config.file", "ECS_PROM_AGENT_CONFIG_FILE")
+                if config:
+                    script += f"; cat '{local(config)}'"
+                ran = subprocess.run(["/bin/sh", "-c", script], user=uid, group=gid, extra_groups=[],
+                                     capture_output=True, text=True, check=False)
+                self.assertEqual(ran.returncode, 0, ran.stderr)
+                self.assertEqual(ran.stdout, "".join(f"{v}\n" for v in secrets.values()))
+                checked += 1
+        self.assertGreaterEqual(checked, 2)
+
+
 class ScriptsTest(unittest.TestCase):
     def test_the_scripts_parse_and_deploy_every_template(self):
         for script in ("deploy.sh", "destroy.sh"):
@@ -564,19 +699,19 @@ class DemoPrometheusTest(unittest.TestCase):
 
     def assert_returns_data(self, expressions):
         """Each of (what, expression) returns data within 90 s of the demo's start, unless it
-        is a listed exception, which must then return nothing (else the list is stale)."""
+        is a listed exception, which must then return nothing (else the lists are stale)."""
         deadline = time.monotonic() + 90
         waiting = dict(expressions)
         while waiting and time.monotonic() < deadline:
             for what, expression in list(waiting.items()):
-                if expression not in NO_DATA_IN_THE_DEMO and self.query(expression):
+                if not no_data_in_the_demo(expression) and self.query(expression):
                     del waiting[what]
-            if all(expression in NO_DATA_IN_THE_DEMO for expression in waiting.values()):
+            if all(no_data_in_the_demo(expression) for expression in waiting.values()):
                 break
             time.sleep(2)
         for what, expression in waiting.items():
             with self.subTest(what=what):
-                if expression in NO_DATA_IN_THE_DEMO:
+                if no_data_in_the_demo(expression):
                     self.assertEqual(self.query(expression), [], f"{expression} now returns data")
                 else:
                     self.fail(f"{what}: no data for {expression}")

@@ -130,7 +130,7 @@ impl View {
             MetricType::Counter,
         );
         for (name, job) in &self.jobs {
-            let job_label = || vec![("job", name.clone())];
+            let job_label = || vec![("scrape_job", name.clone())];
             for health in [Health::Up, Health::Down, Health::Unknown] {
                 let count = job
                     .targets
@@ -139,7 +139,7 @@ impl View {
                     .count();
                 targets.push(
                     vec![
-                        ("job", name.clone()),
+                        ("scrape_job", name.clone()),
                         ("health", health.as_str().to_owned()),
                     ],
                     count as f64,
@@ -151,11 +151,11 @@ impl View {
             let counters = &job.counters;
             let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed) as f64;
             scrapes.push(
-                vec![("job", name.clone()), ("result", "success".to_owned())],
+                vec![("scrape_job", name.clone()), ("result", "success".to_owned())],
                 load(&counters.scrapes_succeeded),
             );
             scrapes.push(
-                vec![("job", name.clone()), ("result", "failure".to_owned())],
+                vec![("scrape_job", name.clone()), ("result", "failure".to_owned())],
                 load(&counters.scrapes_failed),
             );
             scraped.push(job_label(), load(&counters.samples_scraped));

@@ -321,7 +321,7 @@ remote_write:
     // The target goes away: its series end.
     write_targets(&targets_file, "[]");
     wait_for("the target dropped", Duration::from_secs(10), async || {
-        (agent_metric(&agent, "ecs_prom_agent_targets{job=\"app\",health=\"up\"}").await == 0.0)
+        (agent_metric(&agent, "ecs_prom_agent_targets{scrape_job=\"app\",health=\"up\"}").await == 0.0)
             .then_some(())
     })
     .await;
@@ -1071,7 +1071,7 @@ scrape_configs:
     let targets: Value = serde_json::from_str(&targets).unwrap();
     let dropped_by_prometheus = targets["data"]["droppedTargets"].as_array().unwrap().len();
     let dropped_here =
-        agent_metric(&agent, "ecs_prom_agent_targets_dropped{job=\"cases\"}").await as usize;
+        agent_metric(&agent, "ecs_prom_agent_targets_dropped{scrape_job=\"cases\"}").await as usize;
     assert_eq!(dropped_by_prometheus, dropped);
     assert_eq!(dropped_here, dropped);
 }
