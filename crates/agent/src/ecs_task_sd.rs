@@ -32,9 +32,13 @@ pub fn target_groups(tasks: &[Task], config: &EcsTaskSdConfig, metadata_url: &st
     for task in tasks {
         let identity = identity(task);
         if config.task_metrics && config.scope == EcsScope::Task {
-            found
-                .groups
-                .push(task_metrics_group(config, metadata_url, &identity));
+            let mut group = task_metrics_group(config, metadata_url, &identity);
+            // Every task's endpoint is at the same address (169.254.170.2): the task names
+            // the target instead.
+            group
+                .labels
+                .insert("instance".to_owned(), task_id(task).to_owned());
+            found.groups.push(group);
         }
         for container in &task.containers {
             if container.is_internal() || container.known_status != "RUNNING" {
@@ -259,6 +263,7 @@ mod tests {
         assert_eq!(label(metrics, "job"), Some("ecs-exporter"));
         assert_eq!(label(metrics, "__metrics_path__"), Some("/v4/abc-123"));
         assert_eq!(label(metrics, "__scheme__"), Some("http"));
+        assert_eq!(label(metrics, "instance"), Some("t1"));
         assert_eq!(label(metrics, "container_name"), None);
         let app = &found.groups[1];
         assert_eq!(app.targets, ["127.0.0.1:9090"]);

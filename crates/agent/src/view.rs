@@ -151,11 +151,17 @@ impl View {
             let counters = &job.counters;
             let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed) as f64;
             scrapes.push(
-                vec![("scrape_job", name.clone()), ("result", "success".to_owned())],
+                vec![
+                    ("scrape_job", name.clone()),
+                    ("result", "success".to_owned()),
+                ],
                 load(&counters.scrapes_succeeded),
             );
             scrapes.push(
-                vec![("scrape_job", name.clone()), ("result", "failure".to_owned())],
+                vec![
+                    ("scrape_job", name.clone()),
+                    ("result", "failure".to_owned()),
+                ],
                 load(&counters.scrapes_failed),
             );
             scraped.push(job_label(), load(&counters.samples_scraped));

@@ -1,6 +1,7 @@
 //! The simulated cluster: the metadata simulator, and for every simulated task one demo app
-//! and one exporter sidecar reading that task's metadata endpoint. Every server runs in this
-//! process on a loopback port chosen by the operating system, so nothing can collide.
+//! and one exporter sidecar reading that task's metadata endpoint, and, in agent mode, one
+//! `ecs-prom agent --ecs.task` sidecar. Every server runs in this process on a loopback port
+//! chosen by the operating system, so nothing can collide.
 
 use anyhow::Context;
 use std::future::Future;
@@ -18,7 +19,23 @@ pub struct ClusterConfig {
     pub seed: u64,
     /// The configuration every task's demo app starts from.
     pub app: demo_app::Config,
+    /// An agent sidecar in every task.
+    pub agents: Option<AgentSidecars>,
 }
+
+/// The agent sidecars of agent mode.
+#[derive(Debug, Clone)]
+pub struct AgentSidecars {
+    /// Where they remote-write.
+    pub remote_write_url: String,
+    /// Their queues and configurations, one directory per task.
+    pub storage: std::path::PathBuf,
+    /// How often they scrape.
+    pub scrape_interval: Duration,
+}
+
+/// The job of the agents' own metrics.
+pub const AGENT_JOB: &str = "ecs-prom-agent";
 
 /// One simulated task and the servers that belong to it.
 #[derive(Debug, Clone)]
@@ -33,6 +50,8 @@ pub struct DemoTask {
     pub app_url: String,
     /// Base URL of the task's exporter sidecar.
     pub exporter_url: String,
+    /// Base URL of the task's agent sidecar, in agent mode.
+    pub agent_url: Option<String>,
 }
 
 /// The running cluster.
@@ -66,8 +85,23 @@ impl Cluster {
         };
         // The simulated tasks started a minute ago, so counters have history from the start.
         let started = ecs_simulator::now() - 60.0;
-        let simulation = ecs_simulator::Simulation::new(config.seed, config.tasks, started);
+        let mut simulation = ecs_simulator::Simulation::new(config.seed, config.tasks, started);
         let task_ids: Vec<String> = simulation.tasks.iter().map(|t| t.id.clone()).collect();
+        // Each app listens first, so its task's metadata can say where: the agents find the
+        // apps through their docker labels, as on ECS.
+        let mut app_listeners = Vec::new();
+        for task in &mut simulation.tasks {
+            let (listener, app_url) = loopback_listener().await?;
+            let port = listener.local_addr()?.port();
+            if let Some(app) = task.containers.iter_mut().find(|c| c.name == "app") {
+                app.container_port = Some(port);
+                app.docker_labels
+                    .insert("PROMETHEUS_EXPORTER_PORT".to_owned(), port.to_string());
+                // A bridge-mode container is reached at its bridge address: here, loopback.
+                app.bridge_address = Some("127.0.0.1".to_owned());
+            }
+            app_listeners.push((listener, app_url));
+        }
         let (listener, simulator_url) = loopback_listener().await?;
         let faults = ecs_simulator::Faults::default();
         cluster.spawn("metadata simulator", |stopped| {
@@ -75,11 +109,10 @@ impl Cluster {
         });
         cluster.simulator_url = simulator_url;
 
-        for id in task_ids {
+        for (id, (listener, app_url)) in task_ids.into_iter().zip(app_listeners) {
             let metadata_uri = ecs_simulator::metadata_uri(&cluster.simulator_url, &id);
             let metadata = read_task(&metadata_uri).await?;
 
-            let (listener, app_url) = loopback_listener().await?;
             let app = config.app.clone();
             cluster.spawn("demo app", |stopped| demo_app::run(app, listener, stopped));
 
@@ -96,15 +129,63 @@ impl Cluster {
                 ecs_exporter::run(exporter, listener, stopped)
             });
 
+            let agent_url = match &config.agents {
+                Some(agents) => Some(cluster.start_agent(agents, &id, &metadata_uri).await?),
+                None => None,
+            };
+
             cluster.tasks.push(DemoTask {
                 metadata,
                 id,
                 metadata_uri,
                 app_url,
                 exporter_url,
+                agent_url,
             });
         }
         Ok(cluster)
+    }
+
+    /// Starts the agent sidecar of task `id` in task mode, as `ecs-prom agent --ecs.task`
+    /// would run with this metadata endpoint. Its base URL.
+    async fn start_agent(
+        &mut self,
+        agents: &AgentSidecars,
+        id: &str,
+        metadata_uri: &str,
+    ) -> anyhow::Result<String> {
+        let storage = agents.storage.join(format!("agent-{id}"));
+        std::fs::create_dir_all(&storage)
+            .with_context(|| format!("creating {}", storage.display()))?;
+        let options = agent::EcsTaskOptions {
+            scope: agent::EcsScope::Task,
+            metadata_url: Some(metadata_uri.to_owned()),
+            task_metrics: true,
+            refresh_interval: Duration::from_secs(5),
+            scrape_interval: agents.scrape_interval,
+            scrape_timeout: agents.scrape_interval,
+            remote_write_url: agents.remote_write_url.clone(),
+            region: None,
+            role_arn: None,
+        };
+        let config_file = storage.join("ecs-task.yml");
+        std::fs::write(&config_file, agent::ecs_task_config(&options))
+            .with_context(|| format!("writing {}", config_file.display()))?;
+        let options = agent::AgentOptions {
+            config_file,
+            storage: agent::StorageOptions {
+                path: storage,
+                max_bytes: 64 * 1024 * 1024,
+            },
+            strictness: agent::Strictness::Prometheus,
+        };
+        let (listener, url) = loopback_listener().await?;
+        self.spawn("agent", |stopped| async move {
+            agent::run(options, listener.into(), stopped)
+                .await
+                .map_err(|error| std::io::Error::other(web::error_chain(&error)))
+        });
+        Ok(url)
     }
 
     /// Runs one server until the cluster stops. `serve` gets the future that completes when
@@ -189,5 +270,6 @@ pub(crate) fn fixture_task() -> DemoTask {
         metadata_uri: "http://127.0.0.1:1/v4/abc".to_owned(),
         app_url: "http://127.0.0.1:2".to_owned(),
         exporter_url: "http://127.0.0.1:3".to_owned(),
+        agent_url: None,
     }
 }

@@ -2,7 +2,9 @@
 //! with its demo app and exporter sidecar, their scrape [`targets`] in a file_sd file (or, with
 //! [`local_discovery`], registered in a local Cloud Map and found by `ecs-prom discovery`), a
 //! real [`prometheus`] when asked for, and a live [`summary`] computed from what the demo
-//! scrapes.
+//! scrapes. In agent mode every task also has an `ecs-prom agent --ecs.task` sidecar that
+//! remote-writes its app's and its ECS metrics into the demo's Prometheus, which then scrapes
+//! only the agents' own metrics.
 //!
 //! A new component joins with one [`Cluster::spawn`] call (it gets the stop signal and its
 //! failure ends the demo), plus, where Prometheus should read from it instead of the demo's own
@@ -16,7 +18,7 @@ pub mod prometheus;
 pub mod summary;
 pub mod targets;
 
-pub use cluster::ClusterConfig;
+pub use cluster::{AgentSidecars, ClusterConfig};
 pub use local_discovery::DiscoveryConfig;
 pub use prometheus::PrometheusConfig;
 pub use summary::Style;
@@ -49,13 +51,28 @@ pub struct Config {
     pub summary_interval: Duration,
     /// How the summary is written.
     pub style: Style,
+    /// An agent sidecar in every task, remote-writing into the demo's Prometheus (which
+    /// [`Config::prometheus`] must then start).
+    pub agent: bool,
 }
 
 /// Runs the demo until `duration` has passed or `shutdown` completes, then stops everything
 /// it started (Prometheus first, moto_server last) and removes its working directory.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let workdir = WorkDir::create()?;
-    let mut cluster = Cluster::start(&config.cluster).await?;
+    let mut cluster_config = config.cluster.clone();
+    if config.agent {
+        let prometheus = config
+            .prometheus
+            .as_ref()
+            .context("the agents remote-write into the demo's Prometheus: start it too")?;
+        cluster_config.agents = Some(AgentSidecars {
+            remote_write_url: format!("http://{}/api/v1/write", prometheus.listen_address),
+            storage: workdir.path().join("agents"),
+            scrape_interval: prometheus.scrape_interval,
+        });
+    }
+    let mut cluster = Cluster::start(&cluster_config).await?;
     let mut aws = None;
     let outcome = run_cluster(&config, &mut cluster, &mut aws, workdir.path(), shutdown).await;
     let stopped = cluster.stop().await;
@@ -181,12 +198,15 @@ fn header(
         cluster.simulator_url
     )];
     for task in &cluster.tasks {
+        let sidecar = match &task.agent_url {
+            Some(agent_url) => format!("agent {agent_url}/"),
+            None => format!("exporter {}/metrics", task.exporter_url),
+        };
         lines.push(format!(
-            "  task {} {:<17} app {}/metrics  exporter {}/metrics",
+            "  task {} {:<17} app {}/metrics  {sidecar}",
             &task.id[..task.id.len().min(8)],
             task.metadata.launch_type,
             task.app_url,
-            task.exporter_url
         ));
     }
     if let Some(discovery) = discovery {

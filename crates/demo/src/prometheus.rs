@@ -16,6 +16,8 @@ pub struct PrometheusConfig {
     pub listen_address: String,
     /// Scrape and rule evaluation interval.
     pub scrape_interval: Duration,
+    /// Accept remote writes (`/api/v1/write`): the agent sidecars send there.
+    pub remote_write_receiver: bool,
 }
 
 /// A running Prometheus.
@@ -112,11 +114,14 @@ impl Prometheus {
             config_file(config.scrape_interval, file_sd, discovery),
         )
         .context("writing the Prometheus configuration")?;
-        let args = [
+        let mut args = vec![
             format!("--config.file={}", config_path.display()),
             format!("--storage.tsdb.path={}", dir.join("data").display()),
             format!("--web.listen-address={}", config.listen_address),
         ];
+        if config.remote_write_receiver {
+            args.push("--web.enable-remote-write-receiver".to_owned());
+        }
         let program = Program::start(
             "Prometheus",
             &config.binary,

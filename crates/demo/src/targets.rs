@@ -11,7 +11,8 @@ pub const EXPORTER_JOB: &str = "ecs-exporter";
 /// Job of the demo apps.
 pub const APP_JOB: &str = "demo-app";
 
-/// Two groups per task: its demo app and its exporter sidecar.
+/// Two groups per task: its demo app and its exporter sidecar; in agent mode, one: its agent
+/// sidecar (the agent sends the app's and the task's metrics itself).
 ///
 /// `container_name` is deliberately not a target label: the exporter's own series carry
 /// `container_name` for every container of the task, which a target label would overwrite.
@@ -19,7 +20,11 @@ pub fn target_groups(tasks: &[DemoTask]) -> Vec<TargetGroup> {
     let mut groups = Vec::new();
     for task in tasks {
         let m = &task.metadata;
-        for (job, url) in [(APP_JOB, &task.app_url), (EXPORTER_JOB, &task.exporter_url)] {
+        let scraped = match &task.agent_url {
+            Some(agent_url) => vec![(crate::cluster::AGENT_JOB, agent_url)],
+            None => vec![(APP_JOB, &task.app_url), (EXPORTER_JOB, &task.exporter_url)],
+        };
+        for (job, url) in scraped {
             let mut labels = BTreeMap::new();
             let mut set = |name: &str, value: &str| {
                 if !value.is_empty() {
@@ -27,7 +32,11 @@ pub fn target_groups(tasks: &[DemoTask]) -> Vec<TargetGroup> {
                 }
             };
             set("job", job);
-            set("cluster", &m.cluster);
+            // A short name on EC2, an ARN on Fargate: the name, as discovery gives it.
+            set(
+                "cluster",
+                m.cluster.rsplit('/').next().unwrap_or(&m.cluster),
+            );
             set("service", &m.service_name);
             set("task_family", &m.family);
             set("task_revision", &m.revision);
@@ -70,15 +79,23 @@ mod tests {
         assert_eq!(labels["task_id"], "abc");
         assert_eq!(labels["launch_type"], "FARGATE");
         assert!(!labels.contains_key("container_name"));
+        let mut with_agent = crate::cluster::fixture_task();
+        with_agent.agent_url = Some("http://127.0.0.1:4".to_owned());
+        let groups_with_agent = target_groups(&[with_agent]);
+        assert_eq!(groups_with_agent.len(), 1);
+        assert_eq!(groups_with_agent[0].targets, ["127.0.0.1:4"]);
+        assert_eq!(
+            groups_with_agent[0].labels["job"],
+            crate::cluster::AGENT_JOB
+        );
+        assert_eq!(groups_with_agent[0].labels["task_id"], "abc");
         assert!(
             !labels.contains_key("service"),
             "no ServiceName in the fixture"
         );
         // Values checked against the fixture by hand.
-        assert_eq!(
-            labels["cluster"],
-            "arn:aws:ecs:us-east-1:829490980523:cluster/prom-ecs-exporter-sandbox"
-        );
+        // The fixture's Cluster is arn:aws:ecs:us-east-1:829490980523:cluster/prom-ecs-exporter-sandbox.
+        assert_eq!(labels["cluster"], "prom-ecs-exporter-sandbox");
         assert_eq!(
             labels["task_family"],
             "prom-ecs-exporter-sandbox-main-fargate"

@@ -96,6 +96,8 @@ pub const DEMO_PROMETHEUS_BINARY: &str = "ECS_PROM_DEMO_PROMETHEUS_BINARY";
 pub const DEMO_PROMETHEUS_SCRAPE_INTERVAL: &str = "ECS_PROM_DEMO_PROMETHEUS_SCRAPE_INTERVAL";
 /// `demo --discovery`.
 pub const DEMO_DISCOVERY: &str = "ECS_PROM_DEMO_DISCOVERY";
+/// `demo --agent`.
+pub const DEMO_AGENT: &str = "ECS_PROM_DEMO_AGENT";
 /// `demo --discovery.moto-binary`.
 pub const DEMO_DISCOVERY_MOTO_BINARY: &str = "ECS_PROM_DEMO_DISCOVERY_MOTO_BINARY";
 /// `demo --discovery.refresh-interval`.

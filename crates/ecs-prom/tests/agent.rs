@@ -321,7 +321,12 @@ remote_write:
     // The target goes away: its series end.
     write_targets(&targets_file, "[]");
     wait_for("the target dropped", Duration::from_secs(10), async || {
-        (agent_metric(&agent, "ecs_prom_agent_targets{scrape_job=\"app\",health=\"up\"}").await == 0.0)
+        (agent_metric(
+            &agent,
+            "ecs_prom_agent_targets{scrape_job=\"app\",health=\"up\"}",
+        )
+        .await
+            == 0.0)
             .then_some(())
     })
     .await;
@@ -1070,8 +1075,11 @@ scrape_configs:
     let (_, targets) = http_get(&format!("{base}/api/v1/targets?state=dropped")).await;
     let targets: Value = serde_json::from_str(&targets).unwrap();
     let dropped_by_prometheus = targets["data"]["droppedTargets"].as_array().unwrap().len();
-    let dropped_here =
-        agent_metric(&agent, "ecs_prom_agent_targets_dropped{scrape_job=\"cases\"}").await as usize;
+    let dropped_here = agent_metric(
+        &agent,
+        "ecs_prom_agent_targets_dropped{scrape_job=\"cases\"}",
+    )
+    .await as usize;
     assert_eq!(dropped_by_prometheus, dropped);
     assert_eq!(dropped_here, dropped);
 }
@@ -1432,8 +1440,8 @@ async fn an_ecs_task_sidecar_scrapes_its_containers_with_exact_labels_and_follow
         ("__name__", "ecs_task_cpu_limit_vcpus".to_owned()),
         ("job", "ecs-exporter".to_owned()),
     ]);
-    let metadata_address = simulator.trim_start_matches("http://").to_owned();
-    expected_limit.insert("instance".to_owned(), metadata_address);
+    // Every task's endpoint has the same address on ECS: the task id names the target.
+    expected_limit.insert("instance".to_owned(), identity["task_id"].clone());
     assert_eq!(limit[0].0, expected_limit);
     assert_eq!(limit[0].1, 0.25, "the simulated Fargate task's Limits.CPU");
 

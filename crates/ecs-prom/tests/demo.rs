@@ -147,17 +147,17 @@ async fn query(prometheus: &str, promql: &str) -> Vec<Series> {
 
 fn key(labels: &BTreeMap<String, String>) -> (String, String) {
     (
-        labels.get("instance").cloned().unwrap_or_default(),
+        labels.get("task_id").cloned().unwrap_or_default(),
         labels.get("container_name").cloned().unwrap_or_default(),
     )
 }
 
 /// What the issue asks Prometheus to show, checked once; `Err` says what is not there yet.
-/// `extra_jobs` are scraped once each besides the tasks' apps and exporters.
+/// `extra_jobs` are scraped besides the tasks' apps and exporters, each that many times.
 async fn pipeline_delivers(
     prometheus: &str,
     tasks: usize,
-    extra_jobs: &[&str],
+    extra_jobs: &[(&str, usize)],
 ) -> Result<(), String> {
     let up = query(prometheus, "up").await;
     let jobs: BTreeMap<String, usize> = up.iter().fold(BTreeMap::new(), |mut jobs, (l, _)| {
@@ -168,7 +168,7 @@ async fn pipeline_delivers(
         ("demo-app".to_owned(), tasks),
         ("ecs-exporter".to_owned(), tasks),
     ]);
-    expected_jobs.extend(extra_jobs.iter().map(|job| ((*job).to_owned(), 1)));
+    expected_jobs.extend(extra_jobs.iter().map(|(job, n)| ((*job).to_owned(), *n)));
     if jobs != expected_jobs || up.iter().any(|(_, value)| *value != 1.0) {
         return Err(format!("targets: {up:?}"));
     }
@@ -238,7 +238,7 @@ async fn pipeline_delivers(
 }
 
 /// Waits up to 120 s for [`pipeline_delivers`] to hold; fails the test with what is missing.
-async fn wait_until_delivered(prometheus: &str, tasks: usize, extra_jobs: &[&str]) {
+async fn wait_until_delivered(prometheus: &str, tasks: usize, extra_jobs: &[(&str, usize)]) {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         match pipeline_delivers(prometheus, tasks, extra_jobs).await {
@@ -287,6 +287,135 @@ async fn the_pipeline_delivers_into_a_real_prometheus_and_stops_cleanly() {
     assert!(!workdir.exists(), "{} was left behind", workdir.display());
 }
 
+/// `--agent`: every task's agent sidecar remote-writes its app's and its ECS metrics into the
+/// demo's Prometheus, which scrapes only the agents; with Prometheus stopped (SIGSTOP) for
+/// 30 s, the agents keep what they scrape and deliver it afterwards: no sample is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_agents_every_task_arrives_by_remote_write_and_a_30_s_outage_loses_no_sample() {
+    let address = format!("127.0.0.1:{}", free_port());
+    let prometheus = format!("http://{address}");
+    let (mut demo, lines) = start_demo(&[
+        "--agent",
+        "--prometheus",
+        "--prometheus.listen-address",
+        &address,
+        "--prometheus.scrape-interval",
+        "2s",
+        "--duration",
+        "5m",
+    ]);
+    let header = lines_until(&lines, "# Prometheus:", Duration::from_secs(60));
+    assert!(
+        header.iter().any(|line| line.contains(" agent http://")),
+        "{header:#?}"
+    );
+    // The apps' and the tasks' ECS metrics through the agents, the agents' own scraped.
+    wait_until_delivered(&prometheus, 3, &[("ecs-prom-agent", 3)]).await;
+    for metric in [
+        "ecs_container_cpu_usage_seconds_total",
+        "http_requests_total",
+    ] {
+        let series = query(&prometheus, metric).await;
+        let tasks: BTreeSet<&str> = series.iter().map(|(l, _)| l["task_id"].as_str()).collect();
+        assert_eq!(tasks.len(), 3, "{metric}: {series:?}");
+        for (labels, _) in &series {
+            for name in [
+                "cluster",
+                "service",
+                "task_family",
+                "task_revision",
+                "launch_type",
+            ] {
+                assert!(
+                    labels.contains_key(name),
+                    "{metric} without {name}: {labels:?}"
+                );
+            }
+        }
+    }
+
+    // Prometheus stops answering for 30 s.
+    let pid = prometheus_pid(&address);
+    let stopped_at = timestamps::now();
+    signal(&pid, "-STOP");
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    signal(&pid, "-CONT");
+    let resumed_at = timestamps::now();
+
+    // Every scrape of every task's app, from before the outage to after it, arrives: the
+    // samples of `up` are 2 s apart (the agents' interval) with no gap.
+    let window = format!(
+        "[{}s]",
+        (timestamps::now() - stopped_at + 60.0).ceil() as u64
+    );
+    let complete = async || -> Result<(), String> {
+        let url = format!(
+            "{prometheus}/api/v1/query?query={}",
+            percent_encode(&format!(r#"up{{job="demo-app"}}{window}"#))
+        );
+        let (status, body) = http_get(&url).await;
+        if status != 200 {
+            return Err(body);
+        }
+        let answer: Value = serde_json::from_str(&body).expect("JSON");
+        let series = answer["data"]["result"].as_array().expect("a matrix");
+        if series.len() != 3 {
+            return Err(format!("{} app series", series.len()));
+        }
+        for one in series {
+            let times: Vec<f64> = one["values"]
+                .as_array()
+                .expect("values")
+                .iter()
+                .map(|p| p[0].as_f64().expect("a time"))
+                .collect();
+            let last = times.last().copied().unwrap_or_default();
+            if times.first().is_none_or(|first| *first > stopped_at - 10.0)
+                || last < resumed_at + 4.0
+            {
+                return Err(format!("{} .. {last}: not yet past the outage", times[0]));
+            }
+            if let Some(gap) = times.windows(2).map(|w| w[1] - w[0]).find(|gap| *gap > 3.0) {
+                return Err(format!("a gap of {gap} s in {:?}", one["metric"]));
+            }
+        }
+        Ok(())
+    };
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        match complete().await {
+            Ok(()) => break,
+            Err(missing) if Instant::now() > deadline => panic!("after the outage: {missing}"),
+            Err(_) => tokio::time::sleep(Duration::from_secs(2)).await,
+        }
+    }
+    test_support::sigterm(demo.id());
+    let status = wait_for_exit(&mut demo, Duration::from_secs(30));
+    assert!(status.success(), "exit status {status}");
+}
+
+/// The process id of the Prometheus listening on `address`.
+fn prometheus_pid(address: &str) -> String {
+    let argument = format!("--web.listen-address={address}");
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        if cmdline.split(|b| *b == 0).any(|a| a == argument.as_bytes()) {
+            return entry.file_name().to_string_lossy().into_owned();
+        }
+    }
+    panic!("no Prometheus listens on {address}");
+}
+
+fn signal(pid: &str, which: &str) {
+    let status = Command::new("kill")
+        .args([which, pid])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill {which} {pid}");
+}
+
 /// The `http://host:port` addresses in `line`, in order.
 fn addresses(line: &str) -> Vec<String> {
     line.split_whitespace()
@@ -329,7 +458,7 @@ async fn with_discovery_prometheus_scrapes_the_tasks_found_in_cloud_map() {
     let [discovery, moto] = <[String; 2]>::try_from(addresses(discovery_line))
         .unwrap_or_else(|found| panic!("two addresses in {discovery_line:?}: {found:?}"));
 
-    wait_until_delivered(&prometheus, 3, &["ecs-prom-discovery"]).await;
+    wait_until_delivered(&prometheus, 3, &[("ecs-prom-discovery", 1)]).await;
     // Every task's app and exporter came through Cloud Map, labelled from its attributes.
     let from_cloud_map: BTreeSet<(String, String)> =
         query(&prometheus, r#"up{namespace="ecs-prom-demo"}"#)

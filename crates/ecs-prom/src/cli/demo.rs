@@ -53,6 +53,14 @@ pub struct DemoFlags {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     pub discovery: bool,
+    /// Give every task an `ecs-prom agent --ecs.task` sidecar that remote-writes its app's and its ECS metrics into the demo's Prometheus (needs --prometheus; not with --discovery). Prometheus then scrapes only the agents' own metrics.
+    #[arg(
+        long = "agent",
+        env = env_vars::DEMO_AGENT,
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub agent: bool,
     /// The moto_server executable (PyPI `moto[server]`).
     #[arg(long = "discovery.moto-binary", env = env_vars::DEMO_DISCOVERY_MOTO_BINARY, default_value = "moto_server")]
     pub discovery_moto_binary: std::path::PathBuf,
@@ -88,6 +96,12 @@ impl DemoFlags {
         if self.discovery_refresh_interval < Duration::from_secs(1) {
             bail!("--discovery.refresh-interval must be at least 1s");
         }
+        if self.agent && !self.prometheus {
+            bail!("--agent: the agents remote-write into the demo's Prometheus: add --prometheus");
+        }
+        if self.agent && self.discovery {
+            bail!("--agent and --discovery are two ways to find the tasks: choose one");
+        }
         let style = match self.summary_format {
             Some(SummaryFormat::Table) => demo::Style::Table,
             Some(SummaryFormat::Lines) => demo::Style::Lines,
@@ -104,11 +118,13 @@ impl DemoFlags {
                 tasks: usize::from(self.tasks),
                 seed: self.seed,
                 app,
+                agents: None,
             },
             prometheus: self.prometheus.then_some(demo::PrometheusConfig {
                 binary: self.prometheus_binary,
                 listen_address: self.prometheus_listen_address,
                 scrape_interval: self.prometheus_scrape_interval,
+                remote_write_receiver: self.agent,
             }),
             discovery: self.discovery.then_some(demo::DiscoveryConfig {
                 moto_binary: self.discovery_moto_binary,
@@ -117,6 +133,7 @@ impl DemoFlags {
             duration: self.duration,
             summary_interval: self.summary_interval,
             style,
+            agent: self.agent,
         })
     }
 }
