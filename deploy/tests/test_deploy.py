@@ -53,19 +53,26 @@ NO_DATA_IN_THE_DEMO = {
         "moto_server never throttles; AWS does, and then the series appears",
 }
 
-# Series of what the demo does not run, by a part of the expressions that read them, and why:
-# those expressions return nothing from the demo (checked, so that an entry goes once the demo
-# runs it), and data on AWS.
-NOT_RUN_BY_THE_DEMO = {
-    "ecs_prom_agent_": "the demo runs no ecs-prom agent; on AWS every agent sends its own",
-    'job="ecs-prom-agent"': "the demo's Prometheus scrapes no agent; on AWS every agent scrapes "
-                            "itself and the cluster agent scrapes the sidecars",
+# Series of what one mode of the demo does not run, by a part of the expressions that read
+# them, and why: those expressions return nothing from that mode (checked, so that an entry goes
+# once the demo runs it), and data on AWS.
+NOT_RUN_WITH_DISCOVERY = {
+    "ecs_prom_agent_": "with --discovery the demo runs no ecs-prom agent; on AWS every agent sends "
+                       "its own (--agent runs them)",
+    'job="ecs-prom-agent"': "with --discovery the demo's Prometheus scrapes no agent; on AWS every "
+                            "agent scrapes itself and the cluster agent scrapes the sidecars",
+}
+NOT_RUN_WITH_AGENTS = {
+    "ecs_prom_discovery_": "with --agent the agents find their tasks themselves and no ecs-prom "
+                           "discovery runs (--discovery runs it)",
+    'job="ecs-prom-discovery"': "with --agent no ecs-prom discovery runs",
 }
 
 
-def no_data_in_the_demo(expression):
-    """Whether `expression` is expected to return nothing from the demo."""
-    return expression in NO_DATA_IN_THE_DEMO or any(part in expression for part in NOT_RUN_BY_THE_DEMO)
+def no_data_in_the_demo(expression, not_run):
+    """Whether `expression` is expected to return nothing from a demo that does not run
+    `not_run`."""
+    return expression in NO_DATA_IN_THE_DEMO or any(part in expression for part in not_run)
 
 
 def promtool(*args):
@@ -654,17 +661,20 @@ def free_port():
         return s.getsockname()[1]
 
 
-class DemoPrometheusTest(unittest.TestCase):
-    """One `ecs-prom demo --prometheus --discovery` for every expression: its Prometheus loads
-    the rule files of deploy/prometheus/rules/ and scrapes the tasks, the exporters and
-    discovery."""
+class DemoPrometheus:
+    """One `ecs-prom demo --prometheus` in a mode (`MODE`) for every expression: its Prometheus
+    loads the rule files of deploy/prometheus/rules/; what the mode does not run is
+    `NOT_RUN`."""
+
+    MODE = ()
+    NOT_RUN = {}
 
     @classmethod
     def setUpClass(cls):
         address = f"127.0.0.1:{free_port()}"
         cls.url = f"http://{address}"
         cls.demo = subprocess.Popen(
-            [BINARY, "demo", "--prometheus", "--discovery", "--prometheus.listen-address", address,
+            [BINARY, "demo", "--prometheus", *cls.MODE, "--prometheus.listen-address", address,
              "--prometheus.scrape-interval", "1s", "--duration", "10m", "--summary.format", "lines",
              "--summary.interval", "1m", "--log.level", "warn"],
             stdout=subprocess.DEVNULL, start_new_session=True)
@@ -704,14 +714,14 @@ class DemoPrometheusTest(unittest.TestCase):
         waiting = dict(expressions)
         while waiting and time.monotonic() < deadline:
             for what, expression in list(waiting.items()):
-                if not no_data_in_the_demo(expression) and self.query(expression):
+                if not no_data_in_the_demo(expression, self.NOT_RUN) and self.query(expression):
                     del waiting[what]
-            if all(no_data_in_the_demo(expression) for expression in waiting.values()):
+            if all(no_data_in_the_demo(expression, self.NOT_RUN) for expression in waiting.values()):
                 break
             time.sleep(2)
         for what, expression in waiting.items():
             with self.subTest(what=what):
-                if no_data_in_the_demo(expression):
+                if no_data_in_the_demo(expression, self.NOT_RUN):
                     self.assertEqual(self.query(expression), [], f"{expression} now returns data")
                 else:
                     self.fail(f"{what}: no data for {expression}")
@@ -729,6 +739,21 @@ class DemoPrometheusTest(unittest.TestCase):
         expressions = dashboard_expressions()
         self.assertGreaterEqual(len(expressions), 30)
         self.assert_returns_data([(f"{board}: {title}: {expr}", expr) for board, title, expr in expressions])
+
+
+class DemoWithDiscoveryTest(DemoPrometheus, unittest.TestCase):
+    """Prometheus scrapes the tasks, the exporters and discovery (targets through Cloud Map)."""
+
+    MODE = ("--discovery",)
+    NOT_RUN = NOT_RUN_WITH_DISCOVERY
+
+
+class DemoWithAgentsTest(DemoPrometheus, unittest.TestCase):
+    """An agent sidecar per task remote-writes the apps' and the ECS metrics; Prometheus
+    scrapes the agents."""
+
+    MODE = ("--agent",)
+    NOT_RUN = NOT_RUN_WITH_AGENTS
 
 
 class WithBoolTest(unittest.TestCase):
