@@ -736,7 +736,7 @@ impl Finisher<'_> {
                     .map_or(DEFAULT_HTTP_SD_REFRESH, |d| d.0),
             });
         }
-        let ecs_task_sd_configs = ecs_task_sd_configs(&field, raw.ecs_task_sd_configs)?;
+        let ecs_task_sd_configs = ecs_task_sd_configs(field, raw.ecs_task_sd_configs)?;
         let mut ecs_sd_configs = Vec::new();
         for (i, sd) in raw
             .ecs_sd_configs

@@ -210,7 +210,7 @@ fn the_docs_document_every_flag_of_every_component() {
         let flags: Vec<&str> = help
             .split_whitespace()
             .filter(|word| word.starts_with("--") && word.len() > 2)
-            .map(|word| word.trim_end_matches([',', '.']))
+            .map(|word| word.trim_end_matches([',', '.', ';', ':', ')']))
             .collect();
         assert!(flags.len() >= 4, "{component}: {flags:?}");
         for flag in flags {

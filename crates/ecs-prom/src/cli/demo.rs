@@ -53,7 +53,7 @@ pub struct DemoFlags {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     pub discovery: bool,
-    /// Give every task an `ecs-prom agent --ecs.task` sidecar that remote-writes its app's and its ECS metrics into the demo's Prometheus (needs --prometheus; not with --discovery). Prometheus then scrapes only the agents' own metrics.
+    /// Give every task an ecs-prom agent sidecar in task mode that remote-writes its app's and its ECS metrics into the demo's Prometheus (needs --prometheus, not with --discovery). Prometheus then scrapes only the agents' own metrics.
     #[arg(
         long = "agent",
         env = env_vars::DEMO_AGENT,
