@@ -147,7 +147,7 @@ fn container_group(
     for (name, value) in identity {
         group.label(name, value);
     }
-    if !discovery::is_task_metadata_exporter(&container.image) {
+    if !discovery::is_task_metadata_exporter(&container.image, port) {
         group.label("container_name", &container.name);
     }
     if let Some(job) = label(docker_labels::JOB_NAME) {

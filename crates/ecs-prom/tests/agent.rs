@@ -1357,13 +1357,11 @@ async fn an_ecs_task_sidecar_scrapes_its_containers_with_exact_labels_and_follow
     // A Fargate task (awsvpc): its app labelled as the simulator labels it, on this test's
     // port; the exporter-image container labelled the CloudWatch way, with a path.
     let containers = &mut simulation.tasks[0].containers;
-    // Not the ecs-prom image the simulator gives it: that one counts as an exporter, whose
-    // target leaves `container_name` to its series.
-    containers[0].image = "example/shop:1.2".to_owned();
     containers[0].container_port = Some(app_port);
     containers[0]
         .docker_labels
         .insert("PROMETHEUS_EXPORTER_PORT".into(), app_port.to_string());
+    containers[1].image = "quay.io/prometheuscommunity/ecs-exporter:v0.4.0".to_owned();
     containers[1].docker_labels.extend([
         (
             "ECS_PROMETHEUS_EXPORTER_PORT".to_owned(),

@@ -44,6 +44,7 @@ pub fn targets_of_task(
             label: docker_labels::PORT,
             value: port_text.to_owned(),
         })?;
+        let container_port = port;
         let (host, port) = match network_mode {
             "awsvpc" => (
                 task.eni_address().ok_or(TargetError::NoAddress {
@@ -86,7 +87,10 @@ pub fn targets_of_task(
                 .unwrap_or_default(),
         );
         target.label("task_id", task.task_id());
-        if !is_task_metadata_exporter(container.image.as_deref().unwrap_or_default()) {
+        if !is_task_metadata_exporter(
+            container.image.as_deref().unwrap_or_default(),
+            container_port,
+        ) {
             target.label("container_name", &container.name);
         }
         target.label(
@@ -134,10 +138,15 @@ pub fn targets_of_task(
     Ok(targets)
 }
 
-/// Whether an image is a task-metadata exporter (ecs-prom or ecs_exporter). Its metrics carry
-/// a `container_name` label per container of the task, which a `container_name` target label
-/// would overwrite, so its target leaves that label to `__meta_ecs_container_name`.
-pub fn is_task_metadata_exporter(image: &str) -> bool {
+/// The port `ecs-prom exporter` and ecs_exporter serve on unless told otherwise.
+const EXPORTER_PORT: u16 = 9779;
+
+/// Whether a container labelled with metrics port `port` is a task-metadata exporter:
+/// ecs_exporter's image, or the ecs-prom image (which also runs the demo app and the agent)
+/// serving on the exporter's port. Its metrics carry a `container_name` label per container
+/// of the task, which a `container_name` target label would overwrite, so its target leaves
+/// that label to `__meta_ecs_container_name`.
+pub fn is_task_metadata_exporter(image: &str, port: u16) -> bool {
     let repository = image.split(['@']).next().unwrap_or(image);
     let name = repository
         .rsplit('/')
@@ -146,7 +155,11 @@ pub fn is_task_metadata_exporter(image: &str) -> bool {
         .split(':')
         .next()
         .unwrap_or_default();
-    matches!(name, "ecs-prom" | "ecs-exporter" | "ecs_exporter")
+    match name {
+        "ecs-exporter" | "ecs_exporter" => true,
+        "ecs-prom" => port == EXPORTER_PORT,
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -261,10 +274,19 @@ mod tests {
             "quay.io/prometheuscommunity/ecs-exporter:v0.4.0",
             "123456789012.dkr.ecr.eu-west-1.amazonaws.com/ecs-prom@sha256:abc",
         ] {
-            assert!(is_task_metadata_exporter(image), "{image}");
+            assert!(is_task_metadata_exporter(image, 9779), "{image}");
         }
         for image in ["shop:1.2", "ecs-prom-demo", "nginx", ""] {
-            assert!(!is_task_metadata_exporter(image), "{image}");
+            assert!(!is_task_metadata_exporter(image, 9779), "{image}");
         }
+        // The ecs-prom image on another port is the demo app or the agent.
+        assert!(!is_task_metadata_exporter(
+            "ghcr.io/ecs-prom/ecs-prom:0.1.0",
+            3000
+        ));
+        assert!(is_task_metadata_exporter(
+            "quay.io/prometheuscommunity/ecs-exporter:v0.4.0",
+            9100
+        ));
     }
 }
