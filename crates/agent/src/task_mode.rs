@@ -53,8 +53,10 @@ pub fn ecs_task_config(options: &EcsTaskOptions) -> String {
     if let Some(url) = &options.metadata_url {
         out.push_str(&format!("        metadata_url: {}\n", quote(url)));
     }
+    // One task's few hundred samples per scrape are one request: a single shard sends them
+    // without splitting them into several small ones.
     out.push_str(&format!(
-        "remote_write:\n  - url: {}\n",
+        "remote_write:\n  - url: {}\n    queue_config:\n      max_shards: 1\n",
         quote(&options.remote_write_url)
     ));
     let amp = crate::remotes::region_of_amp_url(&options.remote_write_url).is_some();
@@ -105,6 +107,7 @@ mod tests {
         assert_eq!(config.remote_write[0].url, url);
         let sigv4 = config.remote_write[0].sigv4.as_ref().expect("signed");
         assert_eq!(sigv4.region, None, "the URL's region applies");
+        assert_eq!(config.remote_write[0].queue_config.max_shards, 1);
         let job = &config.scrape_configs[0];
         assert_eq!(job.job_name, TASK_JOB);
         assert_eq!(job.scrape_interval, Duration::from_secs(15));

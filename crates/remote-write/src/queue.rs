@@ -624,8 +624,22 @@ impl Queue {
         Ok(())
     }
 
-    /// Flushes appends and writes the checkpoint when each is due; the sender calls it
-    /// about once a second.
+    /// When [`Queue::housekeeping`] has something to do: appends not flushed yet, or an
+    /// acknowledgement not in the checkpoint yet, each due `sync_interval` after the last
+    /// time. `None` when nothing waits, so an idle sender sleeps instead of waking to find
+    /// nothing to do.
+    pub fn housekeeping_due(&self) -> Option<Instant> {
+        let state = self.lock();
+        let sync = state
+            .dirty
+            .then(|| state.last_sync + self.config.sync_interval);
+        let checkpoint = (state.acked != state.checkpointed)
+            .then(|| state.last_checkpoint + self.config.sync_interval);
+        sync.into_iter().chain(checkpoint).min()
+    }
+
+    /// Flushes appends and writes the checkpoint when each is due (see
+    /// [`Queue::housekeeping_due`]).
     pub fn housekeeping(&self) -> Result<(), Error> {
         let mut state = self.lock();
         self.sync_if_due(&mut state)?;

@@ -38,8 +38,6 @@ pub struct SenderConfig {
     pub max_backoff: Duration,
     /// Samples older than this are given up instead of being retried (`None`: never).
     pub sample_age_limit: Option<Duration>,
-    /// How often appends are flushed to disk and the checkpoint written.
-    pub housekeeping_interval: Duration,
     /// Whether a 429 is retried (within `sample_age_limit`) rather than dropped as rejected.
     pub retry_on_http_429: bool,
 }
@@ -54,7 +52,6 @@ impl Default for SenderConfig {
             min_backoff: Duration::from_millis(30),
             max_backoff: Duration::from_secs(5),
             sample_age_limit: Some(Duration::from_secs(3600)),
-            housekeeping_interval: Duration::from_secs(1),
             retry_on_http_429: true,
         }
     }
@@ -83,8 +80,9 @@ pub async fn run(
     let counters = Arc::clone(queue.counters());
     queue.rewind()?;
     let mut shutdown = std::pin::pin!(shutdown);
-    let mut housekeeping = tokio::time::interval(config.housekeeping_interval);
-    housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Flushing appends and writing the checkpoint when the queue says they are due, not on a
+    // ticker: an idle sidecar then sleeps between scrapes.
+    let housekeeping_due = || queue.housekeeping_due().map(tokio::time::Instant::from_std);
     let per_chunk = config.max_samples_per_send.max(1) * config.shards.max(1);
     'outer: loop {
         // Wait for a full request's worth, or for the deadline once something is there.
@@ -102,13 +100,11 @@ pub async fn run(
                     break;
                 }
             }
-            let wait = deadline
-                .unwrap_or_else(|| tokio::time::Instant::now() + config.housekeeping_interval);
             tokio::select! {
                 () = &mut shutdown => break 'outer,
                 () = queue.appended() => {}
-                () = tokio::time::sleep_until(wait) => {}
-                _ = housekeeping.tick() => queue.housekeeping()?,
+                () = sleep_until(deadline) => {}
+                () = sleep_until(housekeeping_due()) => queue.housekeeping()?,
             }
         }
         let chunk = queue.read_chunk(per_chunk)?;
@@ -122,12 +118,20 @@ pub async fn run(
             tokio::select! {
                 () = &mut shutdown => break 'outer,
                 () = &mut send => break,
-                _ = housekeeping.tick() => queue.housekeeping()?,
+                () = sleep_until(housekeeping_due()) => queue.housekeeping()?,
             }
         }
         queue.ack(chunk.end, count)?;
     }
     queue.close()
+}
+
+/// Completes at `at`; never when there is no `at`.
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Sends one chunk: every shard in parallel, each shard's requests one after the other.

@@ -100,7 +100,6 @@ fn sender_config() -> SenderConfig {
         max_samples_per_send: 50,
         batch_send_deadline: Duration::from_millis(20),
         max_backoff: Duration::from_millis(300),
-        housekeeping_interval: Duration::from_millis(200),
         ..SenderConfig::default()
     }
 }
@@ -572,7 +571,6 @@ fn fault_test_config() -> SenderConfig {
         batch_send_deadline: Duration::from_millis(20),
         min_backoff: Duration::from_millis(30),
         max_backoff: Duration::from_millis(200),
-        housekeeping_interval: Duration::from_millis(100),
         ..SenderConfig::default()
     }
 }
