@@ -20,6 +20,9 @@ pub struct StorageOptions {
     pub path: PathBuf,
     /// `--storage.max-bytes`: disk all queues may use together, shared evenly.
     pub max_bytes: u64,
+    /// `--storage.fsync`: flush the queues to the disk (each second at most), so that they
+    /// survive a crash of the machine, not only of the agent.
+    pub fsync: bool,
 }
 
 /// Why a remote cannot be started.
@@ -199,6 +202,7 @@ pub async fn reconcile(
                 None => {
                     let mut queue_config = QueueConfig::new(&directory);
                     queue_config.max_bytes = per_queue;
+                    queue_config.fsync = storage.fsync;
                     let counters = Counters::starting_at(timestamps::now_ms());
                     let queue =
                         Queue::open(queue_config, Arc::new(counters)).map_err(|source| {

@@ -176,6 +176,8 @@ impl Cluster {
             storage: agent::StorageOptions {
                 path: storage,
                 max_bytes: 64 * 1024 * 1024,
+                // The demo's queues die with it.
+                fsync: false,
             },
             strictness: agent::Strictness::Prometheus,
         };

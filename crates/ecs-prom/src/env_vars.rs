@@ -154,6 +154,8 @@ pub const AGENT_CONFIG_FILE: &str = "ECS_PROM_AGENT_CONFIG_FILE";
 pub const AGENT_STORAGE_PATH: &str = "ECS_PROM_AGENT_STORAGE_PATH";
 /// `agent --storage.max-bytes`.
 pub const AGENT_STORAGE_MAX_BYTES: &str = "ECS_PROM_AGENT_STORAGE_MAX_BYTES";
+/// `agent --storage.fsync`.
+pub const AGENT_STORAGE_FSYNC: &str = "ECS_PROM_AGENT_STORAGE_FSYNC";
 /// `agent --scrape.openmetrics-strict`.
 pub const AGENT_OPENMETRICS_STRICT: &str = "ECS_PROM_AGENT_SCRAPE_OPENMETRICS_STRICT";
 /// `agent --web.listen-address`.

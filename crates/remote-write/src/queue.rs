@@ -4,7 +4,9 @@
 //!
 //! Appends reach the operating system at once and are flushed to the disk at most once per
 //! `sync_interval`, so a crash of the machine loses at most about that much; a crash of the
-//! process loses nothing. The acknowledged position is kept in a small checkpoint file,
+//! process loses nothing. With `fsync` off nothing is flushed: the operating system writes when
+//! it will, and only a crash of the process is survived, which is all a queue on a volume that
+//! dies with its machine (an ECS task's) can hope for anyway. The acknowledged position is kept in a small checkpoint file,
 //! replaced atomically, and the queue resumes from it when opened again: samples sent after
 //! the last checkpoint are sent again (at least once, exactly once after a clean close). A torn
 //! record at the end of the newest segment is cut off at the last good record. When the
@@ -40,8 +42,10 @@ pub struct QueueConfig {
     /// Size at which a segment is closed and the next one begun (at most a quarter of
     /// `max_bytes` is used, so removing the oldest always frees room).
     pub segment_bytes: u64,
-    /// Longest time an append waits to be flushed to the disk.
+    /// Longest time an append waits to be flushed to the disk, and between checkpoints.
     pub sync_interval: Duration,
+    /// Whether appends, new segments and the checkpoint are flushed to the disk (`fsync`).
+    pub fsync: bool,
     /// Samples per record at most (larger appends are split).
     pub max_samples_per_record: usize,
 }
@@ -54,6 +58,7 @@ impl QueueConfig {
             max_bytes: 1024 * 1024 * 1024,
             segment_bytes: 16 * 1024 * 1024,
             sync_interval: Duration::from_secs(1),
+            fsync: true,
             max_samples_per_record: 2000,
         }
     }
@@ -278,7 +283,7 @@ impl Queue {
         }
         if segments.is_empty() {
             let id = checkpoint.segment.max(1);
-            create_segment(&directory, id)?;
+            create_segment(&directory, id, config.fsync)?;
             segments.push_back(Segment {
                 id,
                 bytes: FIRST_RECORD,
@@ -430,12 +435,14 @@ impl Queue {
     /// Closes the segment being written and begins the next.
     fn roll(&self, state: &mut State) -> Result<(), Error> {
         let current = state.segments.back().map_or(0, |s| s.id);
-        state.writer.sync_data().map_err(segment_error(
-            "flushing",
-            segment_path(&self.config.directory, current),
-        ))?;
+        if self.config.fsync {
+            state.writer.sync_data().map_err(segment_error(
+                "flushing",
+                segment_path(&self.config.directory, current),
+            ))?;
+        }
         let id = current + 1;
-        state.writer = create_segment(&self.config.directory, id)?;
+        state.writer = create_segment(&self.config.directory, id, self.config.fsync)?;
         state.dirty = false;
         state.last_sync = Instant::now();
         state.segments.push_back(Segment {
@@ -488,7 +495,7 @@ impl Queue {
     }
 
     fn sync_locked(&self, state: &mut State) -> Result<(), Error> {
-        if state.dirty {
+        if state.dirty && self.config.fsync {
             let id = state.segments.back().map_or(0, |s| s.id);
             state.writer.sync_data().map_err(segment_error(
                 "flushing",
@@ -656,8 +663,14 @@ impl Queue {
         }
         let path = self.config.directory.join(CHECKPOINT_FILE);
         let text = format!("{} {}\n", state.acked.segment, state.acked.offset);
-        file_sd::write_atomically(&path, text.as_bytes(), file_sd::PUBLIC_MODE)
-            .map_err(|source| Error::Checkpoint { path, source })?;
+        let written = if self.config.fsync {
+            file_sd::write_atomically(&path, text.as_bytes(), file_sd::PUBLIC_MODE)
+        } else {
+            // Still replaced whole, so a crash of the process never leaves half a checkpoint.
+            let temporary = self.config.directory.join(format!(".{CHECKPOINT_FILE}.tmp"));
+            std::fs::write(&temporary, &text).and_then(|()| std::fs::rename(&temporary, &path))
+        };
+        written.map_err(|source| Error::Checkpoint { path, source })?;
         state.checkpointed = state.acked;
         Ok(())
     }
@@ -753,7 +766,7 @@ fn read_record(
     })
 }
 
-fn create_segment(directory: &Path, id: u64) -> Result<File, Error> {
+fn create_segment(directory: &Path, id: u64, fsync: bool) -> Result<File, Error> {
     let path = segment_path(directory, id);
     let mut file = OpenOptions::new()
         .append(true)
@@ -761,8 +774,10 @@ fn create_segment(directory: &Path, id: u64) -> Result<File, Error> {
         .open(&path)
         .map_err(segment_error("creating", path.clone()))?;
     file.write_all(SEGMENT_MAGIC)
-        .and_then(|()| file.sync_data())
-        .and_then(|()| sync_directory(directory))
+        .and_then(|()| match fsync {
+            true => file.sync_data().and_then(|()| sync_directory(directory)),
+            false => Ok(()),
+        })
         .map_err(segment_error("creating", path))?;
     Ok(file)
 }
@@ -876,8 +891,21 @@ mod tests {
 
     #[test]
     fn a_reopened_queue_resumes_after_the_last_acknowledged_sample() {
-        let dir = directory("resume");
-        let config = config(&dir);
+        resumes_after_the_last_acknowledged_sample(config(&directory("resume")));
+    }
+
+    #[test]
+    fn without_fsync_a_reopened_queue_resumes_all_the_same() {
+        // What a crash of the process leaves is what the operating system was given, flushed
+        // or not.
+        resumes_after_the_last_acknowledged_sample(QueueConfig {
+            fsync: false,
+            ..config(&directory("resume-no-fsync"))
+        });
+    }
+
+    fn resumes_after_the_last_acknowledged_sample(config: QueueConfig) {
+        let dir = config.directory.clone();
         let all = samples(0..1000);
         {
             let (queue, counters) = open(&config);

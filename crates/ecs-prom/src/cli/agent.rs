@@ -66,6 +66,15 @@ pub struct AgentFlags {
     /// Disk the queues may use together (shared evenly between remotes); beyond it the oldest samples are dropped and counted.
     #[arg(long = "storage.max-bytes", env = env_vars::AGENT_STORAGE_MAX_BYTES, value_name = "SIZE", default_value = "1GB", value_parser = parse_size)]
     pub storage_max_bytes: u64,
+    /// Flush the queues to the disk (each second at most) so that they survive a crash of the machine too, not only of the agent. A queue on a volume that dies with its machine (an ECS task's, on Fargate) gains nothing from it: `false` saves the flushes' CPU and I/O.
+    #[arg(
+        long = "storage.fsync",
+        env = env_vars::AGENT_STORAGE_FSYNC,
+        default_value = "true",
+        value_name = "BOOL",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub storage_fsync: bool,
     /// Judge OpenMetrics bodies by the specification rather than as Prometheus 2.42 does (which accepts some invalid ones): a way to find what is wrong with an exporter.
     #[arg(
         long = "scrape.openmetrics-strict",
@@ -169,6 +178,7 @@ impl AgentFlags {
             storage: agent::StorageOptions {
                 path: self.storage_path,
                 max_bytes: self.storage_max_bytes,
+                fsync: self.storage_fsync,
             },
             strictness: if self.openmetrics_strict {
                 agent::Strictness::Specification
