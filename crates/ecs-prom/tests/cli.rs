@@ -58,6 +58,53 @@ fn a_missing_metadata_endpoint_is_a_clear_error() {
 }
 
 #[test]
+fn the_agents_task_mode_says_what_it_lacks() {
+    let url = "--remote-write.url=http://127.0.0.1:9/api/v1/write";
+    let meta = "--ecs.metadata-url=http://127.0.0.1:9/v4/x";
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["agent", "--ecs.task", meta],
+            "--ecs.task needs --remote-write.url",
+        ),
+        (
+            &["agent", "--ecs.task", url],
+            "ECS_CONTAINER_METADATA_URI_V4 is not set and --ecs.metadata-url is not given",
+        ),
+        (
+            &["agent", "--ecs.task", url, meta, "--config.file=x.yml"],
+            "--ecs.task makes its own configuration: remove --config.file x.yml",
+        ),
+        (&["agent", url], "--remote-write.url goes with --ecs.task"),
+        (
+            &["agent", "--ecs.task", "--remote-write.url=ftp://x", meta],
+            "--remote-write.url ftp://x",
+        ),
+    ];
+    for (args, expected) in cases {
+        let output = run(args);
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(expected),
+            "{args:?}: expected {expected:?} in:\n{stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    // Boolean flags with a default of true can be turned off on the command line.
+    let help = text(
+        &run(&[
+            "agent",
+            "--storage.fsync=false",
+            "--ecs.task-metrics",
+            "false",
+            "--help",
+        ])
+        .stdout,
+    );
+    assert!(help.contains("--storage.fsync"), "{help}");
+}
+
+#[test]
 fn bad_flag_values_are_clear_errors() {
     let cases: [(&[&str], &str); 4] = [
         (

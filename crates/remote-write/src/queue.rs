@@ -667,7 +667,10 @@ impl Queue {
             file_sd::write_atomically(&path, text.as_bytes(), file_sd::PUBLIC_MODE)
         } else {
             // Still replaced whole, so a crash of the process never leaves half a checkpoint.
-            let temporary = self.config.directory.join(format!(".{CHECKPOINT_FILE}.tmp"));
+            let temporary = self
+                .config
+                .directory
+                .join(format!(".{CHECKPOINT_FILE}.tmp"));
             std::fs::write(&temporary, &text).and_then(|()| std::fs::rename(&temporary, &path))
         };
         written.map_err(|source| Error::Checkpoint { path, source })?;

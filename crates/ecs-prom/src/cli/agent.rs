@@ -38,6 +38,7 @@ pub struct AgentFlags {
         long = "ecs.task-metrics",
         env = env_vars::AGENT_ECS_TASK_METRICS,
         default_value = "true",
+        action = clap::ArgAction::Set,
         value_name = "BOOL",
         value_parser = clap::builder::BoolishValueParser::new()
     )]
@@ -71,6 +72,7 @@ pub struct AgentFlags {
         long = "storage.fsync",
         env = env_vars::AGENT_STORAGE_FSYNC,
         default_value = "true",
+        action = clap::ArgAction::Set,
         value_name = "BOOL",
         value_parser = clap::builder::BoolishValueParser::new()
     )]
