@@ -207,20 +207,36 @@ async fn watch_task_metadata(
     };
     let mut groups = Vec::new();
     let mut last = None;
+    // The document rarely changes: an answer the same as the last good one is not read again.
+    let mut last_body: Option<bytes::Bytes> = None;
     loop {
         let read = match client.fetch(path).await {
-            Ok(body) => ecs_metadata::parse_tasks(&body).map_err(|e| web::error_chain(&e)),
+            Ok(body) if last_body.as_ref() == Some(&body) => Ok(None),
+            Ok(body) => match ecs_metadata::parse_tasks(&body) {
+                Ok(tasks) => {
+                    last_body = Some(body);
+                    Ok(Some(tasks))
+                }
+                Err(error) => Err(web::error_chain(&error)),
+            },
             Err(error) => Err(web::error_chain(&error)),
         };
         let error = match read {
-            Ok(mut tasks) => {
+            Ok(Some(mut tasks)) => {
                 tasks.retain(|task| !task.task_arn.is_empty());
                 let found = crate::ecs_task_sd::target_groups(&tasks, &config, &url);
                 groups = found.groups;
                 (!found.problems.is_empty()).then(|| found.problems.join("; "))
             }
+            // Unchanged: the problems found in it are still the same.
+            Ok(None) => last
+                .as_ref()
+                .and_then(|(_, error): &(_, Option<String>)| error.clone()),
             // The last good groups stay.
-            Err(error) => Some(format!("GET {url}{path}: {error}")),
+            Err(error) => {
+                last_body = None;
+                Some(format!("GET {url}{path}: {error}"))
+            }
         };
         let update = Update {
             job: job.clone(),

@@ -666,12 +666,10 @@ impl Queue {
         let written = if self.config.fsync {
             file_sd::write_atomically(&path, text.as_bytes(), file_sd::PUBLIC_MODE)
         } else {
-            // Still replaced whole, so a crash of the process never leaves half a checkpoint.
-            let temporary = self
-                .config
-                .directory
-                .join(format!(".{CHECKPOINT_FILE}.tmp"));
-            std::fs::write(&temporary, &text).and_then(|()| std::fs::rename(&temporary, &path))
+            // Overwritten in place by one small write, padded to a fixed width so that no
+            // longer earlier text shows through: a crash of the process cannot tear a write
+            // the kernel has taken, and no file is created or renamed each time.
+            write_in_place(&path, &format!("{:<40}\n", text.trim_end()))
         };
         written.map_err(|source| Error::Checkpoint { path, source })?;
         state.checkpointed = state.acked;
@@ -767,6 +765,17 @@ fn read_record(
         Some(samples) => Ok((next, samples)),
         None => Err(parsed.count),
     })
+}
+
+/// Writes `text` over the start of the file at `path` (created when missing) in one write.
+fn write_in_place(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)?;
+    file.write_all_at(text.as_bytes(), 0)
 }
 
 fn create_segment(directory: &Path, id: u64, fsync: bool) -> Result<File, Error> {
