@@ -177,25 +177,18 @@ async fn watch_task_metadata(
         .map(|url| ecs_metadata::MetadataClient::new(url, METADATA_TIMEOUT))
     {
         Some(Ok(client)) => client,
-        Some(Err(error)) => {
-            let error = format!("ecs_task_sd: {}", web::error_chain(&error));
+        unusable => {
+            let why = match unusable {
+                Some(Err(error)) => web::error_chain(&error),
+                _ => format!(
+                    "no metadata_url given and {METADATA_URI_VARIABLE} is not set (not running on ECS?)"
+                ),
+            };
             let _ = updates.send(Update {
                 job,
                 provider,
                 groups: Vec::new(),
-                error: Some(error),
-            });
-            return;
-        }
-        None => {
-            let error = format!(
-                "ecs_task_sd: no metadata_url given and {METADATA_URI_VARIABLE} is not set (not running on ECS?)"
-            );
-            let _ = updates.send(Update {
-                job,
-                provider,
-                groups: Vec::new(),
-                error: Some(error),
+                error: Some(format!("ecs_task_sd: {why}")),
             });
             return;
         }
