@@ -202,15 +202,16 @@ impl SeriesCache {
     }
 
     /// Reads the ECS metrics `collector` gives, in-process, at `now_ms`: the exporter's
-    /// families, handled as a scrape of the exporter would be.
+    /// families, handled as a scrape of the exporter would be. A collector that could not be
+    /// made is a failed scrape saying why.
     pub async fn collect_ecs(
         &mut self,
-        collector: &ecs_exporter::Collector,
+        collector: Result<&ecs_exporter::Collector, &str>,
         settings: &ScrapeSettings,
         now_ms: i64,
     ) -> ScrapeOutcome {
         let collected = async {
-            let families = collector.collect().await?;
+            let families = collector?.collect().await?;
             Ok(scrape_of_families(&families))
         };
         self.read(collected, settings, now_ms).await

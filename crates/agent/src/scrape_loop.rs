@@ -86,19 +86,14 @@ fn first_delay(target: &Target, now_ms: i64) -> Duration {
 
 async fn run(mut context: LoopContext, mut stopped: oneshot::Receiver<Stop>) -> SeriesCache {
     let interval = context.target.interval;
-    // A metadata endpoint target is read in-process; its URL was accepted by discovery
-    // already, so it is an endpoint's base URL.
+    // A metadata endpoint target is read in-process. Its URL is one discovery found, unless
+    // relabeling made it something else (an https URL, say): then every scrape says so.
     let collector = match context.target.source {
         Source::Http => None,
-        Source::EcsMetadata(scope) => {
-            match ecs_exporter::Collector::new(&context.target.url, scope, context.target.timeout) {
-                Ok(collector) => Some(collector),
-                Err(error) => {
-                    tracing::error!(url = %context.target.url, error = %web::error_chain(&error), "not a task metadata endpoint; scraping it over HTTP instead");
-                    None
-                }
-            }
-        }
+        Source::EcsMetadata(scope) => Some(
+            ecs_exporter::Collector::new(&context.target.url, scope, context.target.timeout)
+                .map_err(|error| web::error_chain(&error)),
+        ),
     };
     let start = tokio::time::Instant::now() + first_delay(&context.target, timestamps::now_ms());
     let mut ticker = tokio::time::interval_at(start, interval);
@@ -117,6 +112,7 @@ async fn run(mut context: LoopContext, mut stopped: oneshot::Receiver<Stop>) -> 
         let scraping = async {
             match &collector {
                 Some(collector) => {
+                    let collector = collector.as_ref().map_err(String::as_str);
                     context
                         .series
                         .collect_ecs(collector, &context.settings, now_ms)
