@@ -30,14 +30,14 @@ pub struct Found {
 pub fn target_groups(tasks: &[Task], config: &EcsTaskSdConfig, metadata_url: &str) -> Found {
     let mut found = Found::default();
     for task in tasks {
-        let identity = identity(task);
+        let identity = task.identity_labels();
         if config.task_metrics && config.scope == EcsScope::Task {
             let mut group = task_metrics_group(config, metadata_url, &identity);
             // Every task's endpoint is at the same address (169.254.170.2): the task names
             // the target instead.
             group
                 .labels
-                .insert("instance".to_owned(), task_id(task).to_owned());
+                .insert("instance".to_owned(), task.task_id().to_owned());
             found.groups.push(group);
         }
         for container in &task.containers {
@@ -49,7 +49,7 @@ pub fn target_groups(tasks: &[Task], config: &EcsTaskSdConfig, metadata_url: &st
                 Ok(None) => {}
                 Err(problem) => found.problems.push(format!(
                     "task {} container {}: {problem}",
-                    task_id(task),
+                    task.task_id(),
                     container.name
                 )),
             }
@@ -63,28 +63,6 @@ pub fn target_groups(tasks: &[Task], config: &EcsTaskSdConfig, metadata_url: &st
             .push(task_metrics_group(config, metadata_url, &[]));
     }
     found
-}
-
-/// The labels `ecs-prom discovery` gives every target of a task, empty ones left out.
-fn identity(task: &Task) -> Vec<(&'static str, String)> {
-    let cluster = task.cluster.rsplit('/').next().unwrap_or(&task.cluster);
-    [
-        ("cluster", cluster),
-        ("service", task.service_name.as_str()),
-        ("task_family", task.family.as_str()),
-        ("task_revision", task.revision.as_str()),
-        ("task_id", task_id(task)),
-        ("availability_zone", task.availability_zone.as_str()),
-        ("launch_type", task.launch_type.as_str()),
-    ]
-    .into_iter()
-    .filter(|(_, value)| !value.is_empty())
-    .map(|(name, value)| (name, value.to_owned()))
-    .collect()
-}
-
-fn task_id(task: &Task) -> &str {
-    task.task_arn.rsplit('/').next().unwrap_or(&task.task_arn)
 }
 
 /// The target of the ECS metrics: the endpoint itself, read in-process.

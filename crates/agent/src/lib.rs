@@ -51,7 +51,7 @@ pub use exposition::Strictness;
 pub use providers::METADATA_URI_VARIABLE;
 pub use remotes::{RemoteError, StorageOptions, queue_directory, region_of_amp_url};
 pub use runtime::{AgentError, AgentOptions, run};
-pub use scrape::{Sample, ScrapeOutcome, ScrapeSettings, SeriesCache, scrape, scrape_of_families};
+pub use scrape::{Sample, ScrapeOutcome, ScrapeSettings, SeriesCache, scrape};
 pub use size::parse_byte_size;
 pub use targets::{Outcome, Source, Target, TargetGroup, populate, populate_group};
 pub use task_mode::{EcsTaskOptions, TASK_JOB, ecs_task_config};

@@ -104,29 +104,20 @@ pub fn start(
             updates.clone(),
         )));
     }
-    for config in &job.ecs_sd_configs {
+    let ecs = job.ecs_sd_configs.iter().map(|config| AwsSource {
+        region: config.region.clone(),
+        namespaces: Vec::new(),
+        clusters: config.clusters.clone(),
+        refresh_interval: config.refresh_interval,
+    });
+    let cloudmap = job.cloudmap_sd_configs.iter().map(|config| AwsSource {
+        region: config.region.clone(),
+        namespaces: config.namespaces.clone(),
+        clusters: Vec::new(),
+        refresh_interval: config.refresh_interval,
+    });
+    for source in ecs.chain(cloudmap) {
         provider += 1;
-        let source = AwsSource {
-            region: config.region.clone(),
-            namespaces: Vec::new(),
-            clusters: config.clusters.clone(),
-            refresh_interval: config.refresh_interval,
-        };
-        tasks.push(tokio::spawn(poll_aws(
-            job.job_name.clone(),
-            provider,
-            source,
-            updates.clone(),
-        )));
-    }
-    for config in &job.cloudmap_sd_configs {
-        provider += 1;
-        let source = AwsSource {
-            region: config.region.clone(),
-            namespaces: config.namespaces.clone(),
-            clusters: Vec::new(),
-            refresh_interval: config.refresh_interval,
-        };
         tasks.push(tokio::spawn(poll_aws(
             job.job_name.clone(),
             provider,

@@ -422,7 +422,7 @@ fn add_external_labels(mut labels: Labels, external: &[(String, String)]) -> rem
 /// The parsed body, or why the scrape fails.
 /// Families built in-process as the parser would read their text: sample names with their
 /// suffixes, labels sorted, no timestamps. The series cache reads only the samples.
-pub fn scrape_of_families(families: &[exposition::Family]) -> exposition::Scrape {
+fn scrape_of_families(families: &[exposition::Family]) -> exposition::Scrape {
     let samples = families
         .iter()
         .flat_map(|family| {

@@ -32,17 +32,13 @@ pub fn target_groups(tasks: &[DemoTask]) -> Vec<TargetGroup> {
                 }
             };
             set("job", job);
-            // A short name on EC2, an ARN on Fargate: the name, as discovery gives it.
-            set(
-                "cluster",
-                m.cluster.rsplit('/').next().unwrap_or(&m.cluster),
-            );
-            set("service", &m.service_name);
-            set("task_family", &m.family);
-            set("task_revision", &m.revision);
+            for (name, value) in m.identity_labels() {
+                // The demo names each task by its simulated id (the ARN's last part there).
+                if name != "task_id" {
+                    set(name, &value);
+                }
+            }
             set("task_id", &task.id);
-            set("launch_type", &m.launch_type);
-            set("availability_zone", &m.availability_zone);
             groups.push(TargetGroup {
                 targets: vec![url.trim_start_matches("http://").to_owned()],
                 labels,

@@ -44,6 +44,33 @@ pub struct Task {
     pub containers: Vec<Container>,
 }
 
+impl Task {
+    /// The task id: the last part of the task ARN.
+    pub fn task_id(&self) -> &str {
+        self.task_arn.rsplit('/').next().unwrap_or(&self.task_arn)
+    }
+
+    /// The labels that say which task a target belongs to, as `ecs-prom discovery` gives
+    /// them (`cluster` is the name, whether `Cluster` is a name or an ARN); empty ones are left
+    /// out.
+    pub fn identity_labels(&self) -> Vec<(&'static str, String)> {
+        let cluster = self.cluster.rsplit('/').next().unwrap_or(&self.cluster);
+        [
+            ("cluster", cluster),
+            ("service", self.service_name.as_str()),
+            ("task_family", self.family.as_str()),
+            ("task_revision", self.revision.as_str()),
+            ("task_id", self.task_id()),
+            ("availability_zone", self.availability_zone.as_str()),
+            ("launch_type", self.launch_type.as_str()),
+        ]
+        .into_iter()
+        .filter(|(_, value)| !value.is_empty())
+        .map(|(name, value)| (name, value.to_owned()))
+        .collect()
+    }
+}
+
 /// Fargate's `ClockDrift` object.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ClockDrift {
