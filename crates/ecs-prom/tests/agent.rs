@@ -1444,14 +1444,13 @@ async fn an_ecs_task_sidecar_scrapes_its_containers_with_exact_labels_and_follow
     assert_eq!(limit[0].1, 0.25, "the simulated Fargate task's Limits.CPU");
 
     // The container exits: its target goes and its series end; it restarts: it is back.
-    let control = format!("{simulator}/control/{task_id}/{exporter_container}");
     let client = web::Client::new(Duration::from_secs(5));
-    let exited = client
-        .post(&format!("{control}/exit/1"))
-        .send()
-        .await
-        .unwrap();
-    assert!(exited.status.is_success(), "{}", exited.status);
+    let control = async |action: &str| {
+        let url = format!("{simulator}/control/{task_id}/{exporter_container}/{action}");
+        let answer = client.post(&url).send().await.unwrap();
+        assert!(answer.status.is_success(), "{url}: {}", answer.status);
+    };
+    control("exit/1").await;
     wait_for(
         "the exited container's series to end",
         Duration::from_secs(20),
@@ -1470,12 +1469,7 @@ async fn an_ecs_task_sidecar_scrapes_its_containers_with_exact_labels_and_follow
         served_while_stopped,
         "a stopped container is not scraped"
     );
-    let restarted = client
-        .post(&format!("{control}/restart"))
-        .send()
-        .await
-        .unwrap();
-    assert!(restarted.status.is_success(), "{}", restarted.status);
+    control("restart").await;
     wait_for(
         "the restarted container's series",
         Duration::from_secs(20),
