@@ -60,19 +60,16 @@ pub fn ecs_task_config(options: &EcsTaskOptions) -> String {
         quote(&options.remote_write_url)
     ));
     let amp = crate::remotes::region_of_amp_url(&options.remote_write_url).is_some();
-    if amp || options.region.is_some() || options.role_arn.is_some() {
+    let sigv4: Vec<String> = [("region", &options.region), ("role_arn", &options.role_arn)]
+        .into_iter()
+        .filter_map(|(name, value)| Some(format!("      {name}: {}\n", quote(value.as_ref()?))))
+        .collect();
+    if !sigv4.is_empty() {
         out.push_str("    sigv4:\n");
-        if let Some(region) = &options.region {
-            out.push_str(&format!("      region: {}\n", quote(region)));
-        }
-        if let Some(role_arn) = &options.role_arn {
-            out.push_str(&format!("      role_arn: {}\n", quote(role_arn)));
-        }
-        if options.region.is_none() && options.role_arn.is_none() {
-            // An empty block: the URL's region and the standard credential chain.
-            out.truncate(out.len() - 1);
-            out.push_str(" {}\n");
-        }
+        out.push_str(&sigv4.concat());
+    } else if amp {
+        // The URL's region and the standard credential chain.
+        out.push_str("    sigv4: {}\n");
     }
     out
 }
